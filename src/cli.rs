@@ -1,0 +1,212 @@
+//! What the user typed: clap definitions for every subcommand.
+//!
+//! Each subcommand's module turns its `*Args` into the checked configuration
+//! it works from; nothing here does any work.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Show what docker, containerd and their helpers say to each other over Unix sockets.
+#[derive(Parser, Debug)]
+#[command(name = "dockersnoop", version, about, propagate_version = true)]
+pub struct Cli {
+    /// More log output on stderr (-v: decisions, -vv: per-frame detail).
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Capture Unix-socket traffic with eBPF into a pcapng file Wireshark opens as TCP.
+    Record(RecordArgs),
+    /// Decode pcap/pcapng captures through HTTP/2, HPACK, gRPC and protobuf.
+    Decode(DecodeArgs),
+}
+
+/// How the kernel side hooks the send path.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Probe {
+    /// The best backend that loads: fentry, then kprobe, then tracepoint.
+    Auto,
+    /// syscalls:sys_{enter,exit}_* tracepoints.
+    Tracepoint,
+    /// fentry/fexit on the Unix socket send functions.
+    Fentry,
+    /// kprobe/kretprobe on the Unix socket send functions.
+    Kprobe,
+}
+
+/// Which Unix sockets, processes and how much to record.
+#[derive(Args, Debug, Clone)]
+pub struct SelectArgs {
+    /// Socket to capture: exact path, glob (`/run/containerd/s/*`), abstract
+    /// name (`@name`) or `any`. Repeatable. Default: containerd's gRPC and
+    /// ttrpc sockets, the shim sockets and docker's API socket.
+    #[arg(long = "socket", value_name = "PATTERN")]
+    pub sockets: Vec<String>,
+
+    /// Only capture chunks sent by this process. Repeatable.
+    #[arg(long = "pid", value_name = "PID")]
+    pub pids: Vec<u32>,
+
+    /// Only capture chunks sent by processes with this name. Repeatable.
+    #[arg(long = "comm", value_name = "NAME")]
+    pub comms: Vec<String>,
+
+    /// Stop after this many chunks.
+    #[arg(short = 'c', long = "count", value_name = "COUNT")]
+    pub count: Option<u64>,
+
+    /// Stop after this many seconds.
+    #[arg(long, value_name = "SECS")]
+    pub duration: Option<f64>,
+
+    /// Kernel probe backend.
+    #[arg(long, value_enum, default_value_t = Probe::Auto)]
+    pub probe: Probe,
+
+    /// Size of the BPF ring buffer (e.g. 64M, 256M; a power of two).
+    #[arg(long, value_name = "SIZE", default_value = "64M")]
+    pub ring_size: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct RecordArgs {
+    /// Output file (`-` for stdout; a name ending in `.zst` is zstd-compressed).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// Rotate to a new file when the current one reaches this many megabytes
+    /// (1,000,000 bytes), as tcpdump -C does.
+    #[arg(short = 'C', value_name = "MBYTES")]
+    pub file_size: Option<u64>,
+
+    /// With -C, keep at most this many files, reusing names in a ring, as tcpdump -W does.
+    #[arg(short = 'W', value_name = "FILES")]
+    pub file_count: Option<u32>,
+
+    /// No status line; only errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// Output format of decoded messages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// One aligned row per message.
+    Table,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Where message schemas come from, beyond what is built in.
+#[derive(Args, Debug, Clone, Default)]
+pub struct SchemaArgs {
+    /// A FileDescriptorSet (protoc --descriptor_set_out, grpcurl -protoset). Repeatable.
+    #[arg(long = "protoset", value_name = "FILE")]
+    pub protosets: Vec<PathBuf>,
+
+    /// A .proto file, compiled at start-up. Repeatable.
+    #[arg(long = "proto", value_name = "FILE")]
+    pub protos: Vec<PathBuf>,
+
+    /// Directory to resolve imports of --proto files from. Repeatable.
+    #[arg(short = 'I', long = "import-path", value_name = "DIR")]
+    pub import_paths: Vec<PathBuf>,
+}
+
+/// How decoded messages are shown and which are kept.
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Do not cut table rows to the terminal width.
+    #[arg(long)]
+    pub full: bool,
+
+    /// Also show the header fields of each HEADERS block.
+    #[arg(long)]
+    pub headers: bool,
+
+    /// Only show calls whose method (gRPC path or HTTP :path) matches this regex.
+    #[arg(long = "method", value_name = "REGEX")]
+    pub method: Option<String>,
+
+    /// Only show messages sent by this pid (or to it, as the peer).
+    #[arg(long = "pid", value_name = "PID")]
+    pub pid: Option<u32>,
+
+    /// Only show messages sent by processes with this name.
+    #[arg(long = "comm", value_name = "NAME")]
+    pub comm: Option<String>,
+
+    /// Largest message kept in memory for decoding (e.g. 64M); larger ones
+    /// are reported by size only.
+    #[arg(long, value_name = "SIZE", default_value = "64M")]
+    pub max_message: String,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DecodeArgs {
+    /// Capture files: pcap or pcapng, optionally zstd- or gzip-compressed.
+    #[arg(value_name = "FILE", required = true)]
+    pub files: Vec<PathBuf>,
+
+    #[command(flatten)]
+    pub output: OutputArgs,
+
+    #[command(flatten)]
+    pub schema: SchemaArgs,
+}
+
+/// Parses a size such as `64M`, `256K`, `1G` or `4096` into bytes.
+pub fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        None => (s, 1),
+        Some((i, _)) => {
+            let unit = s[i..].to_ascii_uppercase();
+            let mult = match unit.trim_end_matches("IB").trim_end_matches('B') {
+                "" => 1,
+                "K" => 1 << 10,
+                "M" => 1 << 20,
+                "G" => 1 << 30,
+                _ => return Err(format!("invalid size {s:?}: unknown unit {:?}", &s[i..])),
+            };
+            (&s[..i], mult)
+        }
+    };
+    let n: u64 = num.parse().map_err(|_| format!("invalid size {s:?}"))?;
+    n.checked_mul(mult).ok_or_else(|| format!("size {s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!(parse_size("4096"), Ok(4096));
+        assert_eq!(parse_size("64M"), Ok(64 << 20));
+        assert_eq!(parse_size("256k"), Ok(256 << 10));
+        assert_eq!(parse_size("1GiB"), Ok(1 << 30));
+        assert!(parse_size("12Q").is_err());
+        assert!(parse_size("").is_err());
+        assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn cli_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+    }
+}

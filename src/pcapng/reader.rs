@@ -1,0 +1,1 @@
+//! Reading pcap and pcapng files (plain, zstd or gzip).

@@ -1,0 +1,1 @@
+//! Writing chunks as synthetic TCP in pcapng.

@@ -1,0 +1,1 @@
+//! Renderers: decoded messages as a table or JSON lines.
