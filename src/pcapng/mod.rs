@@ -1,6 +1,7 @@
 //! pcap and pcapng files: the reader that feeds `decode`, and the writer the
 //! recorder uses to turn chunks into synthetic TCP that Wireshark understands.
 
+pub mod compress;
 pub mod reader;
 pub mod writer;
 
