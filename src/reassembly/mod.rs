@@ -5,6 +5,7 @@
 //! never sees a packet, a retransmission or a duplicate, only bytes in order,
 //! and an explicit [`StreamEvent::Gap`] where bytes are missing.
 
+pub mod link;
 pub mod tcp;
 
 use std::net::SocketAddr;
