@@ -56,8 +56,8 @@ pub fn decompress(r: Box<dyn Read + Send>) -> io::Result<Decompressed> {
                 compression,
             })
         }
-        Compression::Zstd => Box::new(zstd::stream::read::Decoder::new(r)?),
-        Compression::Gzip => Box::new(flate2::read::MultiGzDecoder::new(r)),
+        Compression::Zstd => Box::new(Labeled("zstd", zstd::stream::read::Decoder::new(r)?)),
+        Compression::Gzip => Box::new(Labeled("gzip", flate2::read::MultiGzDecoder::new(r))),
     };
     let (head, reader) = peek(inner, 4)?;
     Ok(Decompressed {
@@ -83,6 +83,15 @@ fn peek(mut r: Box<dyn Read + Send>, n: usize) -> io::Result<(Vec<u8>, Box<dyn R
     head.truncate(got);
     let again = Box::new(Cursor::new(head.clone()).chain(r));
     Ok((head, again))
+}
+
+/// A decompressor whose errors name the format ("zstd: incomplete frame").
+struct Labeled<R>(&'static str, R);
+
+impl<R: Read> Read for Labeled<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.1.read(buf).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.0)))
+    }
 }
 
 /// A reader that remembers whether its source reached the end.
@@ -166,6 +175,15 @@ mod tests {
         let d = decompress(Box::new(Cursor::new(gz))).unwrap();
         assert_eq!(d.compression, Compression::Gzip);
         assert_eq!(read_all(d.reader), data);
+    }
+
+    #[test]
+    fn decompression_errors_name_the_format() {
+        let mut z = zstd::encode_all(&[7u8; 1000][..], 3).unwrap();
+        z.truncate(z.len() - 4);
+        // So small that the very first read fails.
+        let err = decompress(Box::new(Cursor::new(z))).err().unwrap();
+        assert_eq!(err.to_string(), "zstd: incomplete frame");
     }
 
     #[test]

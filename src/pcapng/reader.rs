@@ -574,7 +574,7 @@ fn unreachable_block<T>(type_: u32, offset: u64) -> Result<T, Failure> {
     Err((
         offset,
         ReadErrorKind::Malformed {
-            what: lower(block_name(type_)),
+            what: block_name(type_).to_lowercase(),
             detail: "decoded as another block type".into(),
         },
     ))
@@ -582,7 +582,7 @@ fn unreachable_block<T>(type_: u32, offset: u64) -> Result<T, Failure> {
 
 fn malformed(type_: u32, err: &pcap_file::pcapng::BlockConversionError) -> ReadErrorKind {
     ReadErrorKind::Malformed {
-        what: lower(block_name(type_)),
+        what: block_name(type_).to_lowercase(),
         detail: error_chain(err),
     }
 }
