@@ -327,13 +327,12 @@ impl Reassembler {
     ) -> bool {
         let bare_syn = seg.syn && seg.ack.is_none() && !seg.rst;
         match self.conns.get_mut(&key) {
-            Some(conn) if conn.closed => {
-                if !bare_syn {
-                    self.stats.after_close += 1;
-                    return false;
-                }
-                // The 4-tuple is reused by a new connection.
+            Some(conn) if conn.closed && !bare_syn => {
+                self.stats.after_close += 1;
+                return false;
             }
+            // The 4-tuple is reused by a new connection.
+            Some(conn) if conn.closed => {}
             Some(conn) => {
                 if !bare_syn || !starts_new_connection(conn, seg) {
                     return true;
@@ -480,6 +479,12 @@ fn segment(
 
     // 2. The acknowledgment of the other direction.
     if let Some(ack) = seg.ack {
+        if !other.started && !seg.rst {
+            // The peer's first byte we may see: a handshake-less connection
+            // (or a lost SYN-ACK) still gets offsets that hold when the
+            // peer's segments arrive out of order.
+            other.start(ack);
+        }
         out.dir = dir.reverse();
         other.on_ack(ack, ts, &mut out);
         out.dir = dir;
