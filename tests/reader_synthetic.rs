@@ -618,3 +618,36 @@ fn reader_and_reassembler_round_trip_our_metadata() {
     });
     assert_eq!(data_meta, Some(Some(meta(42))));
 }
+
+#[test]
+fn metadata_in_a_utf8_custom_option_is_read_too() {
+    use pcap_file::pcapng::blocks::custom::CustomUtf8Option;
+    use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
+    // Every byte of this encoding is ASCII, so it can travel in option 2988.
+    let m = ProcMeta {
+        peer_pid: Some(7),
+        ..meta(5)
+    };
+    let mut value = Vec::new();
+    m.encode(&mut value);
+    let value = String::from_utf8(value).expect("ascii encoding");
+    let mut f = NgFile::new(Endianness::Little);
+    f.interface(LinkType::RAW, None, 0);
+    f.block(
+        EnhancedPacketBlock {
+            interface_id: 0,
+            timestamp: Duration::from_secs(1),
+            original_len: 4,
+            data: Cow::Owned(vec![0; 4]),
+            options: vec![EnhancedPacketOption::Common(
+                CommonOption::CustomUtf8Copiable(CustomUtf8Option {
+                    pen: PEN,
+                    value: Cow::Owned(value),
+                }),
+            )],
+        }
+        .into_block(),
+    );
+    let pkts: Vec<Packet> = reader(f.bytes()).map(|p| p.unwrap()).collect();
+    assert_eq!(pkts[0].meta.as_deref(), Some(&m));
+}

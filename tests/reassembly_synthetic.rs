@@ -502,3 +502,57 @@ fn finish_closes_open_connections_in_order() {
         .collect();
     assert_eq!(closes, [&Ev::Close { conn: 0 }, &Ev::Close { conn: 1 }]);
 }
+
+#[test]
+fn hole_before_an_acknowledged_fin_becomes_a_gap_then_close() {
+    let segs = [
+        c(ISN_C, "S", None, b""),
+        s(ISN_S, "S", Some(ISN_C + 1), b""),
+        c(ISN_C + 1, "P", Some(ISN_S + 1), b"abc"),
+        // "defg" (4 bytes) missing; the FIN comes after it.
+        c(ISN_C + 8, "F", Some(ISN_S + 1), b""),
+        s(ISN_S + 1, "F", Some(ISN_C + 9), b""),
+    ];
+    let mut r = Reassembler::new();
+    let mut events = Vec::new();
+    for p in packets(&segs, LinkType::RAW, false) {
+        r.push(&p, &mut |e| events.push(Ev::from_event(e)));
+    }
+    // All decided before the end of input.
+    let tail: Vec<&Ev> = events.iter().skip(2).collect();
+    assert_eq!(
+        tail,
+        [
+            &Ev::Gap {
+                conn: 0,
+                dir: Dir::AtoB,
+                len: 4
+            },
+            &Ev::Close { conn: 0 }
+        ]
+    );
+}
+
+#[test]
+fn closed_connection_is_forgotten_after_the_linger_time() {
+    let mut segs = conversation();
+    // A late retransmission of request data, well after the close.
+    segs.push(c(ISN_C + 18, "P", Some(ISN_S + 21), b"Host: x\r\n\r\n"));
+    let mut pkts = packets(&segs, LinkType::RAW, false);
+    let config = ReassemblyConfig {
+        closed_linger_ns: 5_000_000_000,
+        ..Default::default()
+    };
+
+    // Within the linger time: ignored.
+    let run = reassemble_with(&pkts, Reassembler::with_config(config.clone()));
+    assert_eq!(run.conns(), [0]);
+    assert_eq!(run.tcp.after_close, 2);
+
+    // After it: a new, mid-stream connection.
+    pkts.last_mut().unwrap().ts_ns += 10_000_000_000;
+    let run = reassemble_with(&pkts, Reassembler::with_config(config));
+    assert_eq!(run.conns(), [0, 1]);
+    assert!(run.open(1).2, "mid-stream");
+    assert_eq!(run.text(1, Dir::AtoB), "Host: x\r\n\r\n");
+}

@@ -672,6 +672,13 @@ mod tests {
     }
 
     #[test]
+    fn reader_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<CaptureReader>();
+        send::<ReadError>();
+    }
+
+    #[test]
     fn pcap_header_alone_is_an_empty_capture() {
         // Little-endian, microseconds, snaplen 65535, Ethernet.
         let mut h = vec![0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0];

@@ -867,6 +867,12 @@ mod tests {
     }
 
     #[test]
+    fn reassembler_can_move_to_another_thread() {
+        fn send<T: Send>() {}
+        send::<Reassembler>();
+    }
+
+    #[test]
     fn handshake_data_and_fin() {
         let (evs, stats) = run(&[
             pkt(true, 100, "S", None, b""),
