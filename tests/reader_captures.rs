@@ -15,56 +15,16 @@ const CAPTURES: &[(&str, usize, LinkType)] = &[
     ("packt-grpc-go/Server_Streaming.pcapng", 31, LinkType::NULL),
     ("packt-grpc-go/Unary.pcapng", 4318, LinkType::NULL),
     ("ptcpdump/tcp.pcapng", 24, LinkType::ETHERNET),
-    (
-        "suricata-verify/bug-5929-02__http2_multiple_headers.pcap",
-        12,
-        LinkType::ETHERNET,
-    ),
-    (
-        "suricata-verify/dns-over-http2__dns_over_https.pcap",
-        25,
-        LinkType::ETHERNET,
-    ),
-    (
-        "suricata-verify/http2-authority-mismatch__authority_and_host_2.pcap",
-        10,
-        LinkType::ETHERNET,
-    ),
-    (
-        "suricata-verify/http2-bugfixes__input.pcap",
-        29,
-        LinkType::ETHERNET,
-    ),
-    (
-        "suricata-verify/http2-continuation__input.pcap",
-        30,
-        LinkType::NULL,
-    ),
-    (
-        "suricata-verify/http2-deflate-case__input.pcap",
-        28,
-        LinkType::NULL,
-    ),
-    (
-        "suricata-verify/http2-deflate__http2_deflate.pcap",
-        30,
-        LinkType::NULL,
-    ),
-    (
-        "suricata-verify/http2-keywords2__input.pcap",
-        10,
-        LinkType::ETHERNET,
-    ),
-    (
-        "suricata-verify/http2-keywords__input.pcap",
-        56,
-        LinkType::ETHERNET,
-    ),
-    (
-        "suricata-verify/http2-long-frame__input.pcap",
-        60,
-        LinkType::ETHERNET,
-    ),
+    ("suricata-verify/bug-5929-02__http2_multiple_headers.pcap", 12, LinkType::ETHERNET),
+    ("suricata-verify/dns-over-http2__dns_over_https.pcap", 25, LinkType::ETHERNET),
+    ("suricata-verify/http2-authority-mismatch__authority_and_host_2.pcap", 10, LinkType::ETHERNET),
+    ("suricata-verify/http2-bugfixes__input.pcap", 29, LinkType::ETHERNET),
+    ("suricata-verify/http2-continuation__input.pcap", 30, LinkType::NULL),
+    ("suricata-verify/http2-deflate-case__input.pcap", 28, LinkType::NULL),
+    ("suricata-verify/http2-deflate__http2_deflate.pcap", 30, LinkType::NULL),
+    ("suricata-verify/http2-keywords2__input.pcap", 10, LinkType::ETHERNET),
+    ("suricata-verify/http2-keywords__input.pcap", 56, LinkType::ETHERNET),
+    ("suricata-verify/http2-long-frame__input.pcap", 60, LinkType::ETHERNET),
     (
         "suricata-verify/http2-userinfo-authority__http2_userinfo_in_authority_1.pcap",
         9,
@@ -79,21 +39,10 @@ fn every_capture_reads_to_a_clean_end() {
         assert!(run.error.is_none(), "{file}: {}", run.error.unwrap());
         assert_eq!(run.packets.len(), count, "{file}: packet count");
         assert_eq!(run.read.packets, count as u64, "{file}: stats");
-        assert!(
-            run.packets.iter().all(|p| p.link == link),
-            "{file}: link type"
-        );
-        assert!(
-            run.packets
-                .iter()
-                .all(|p| p.orig_len as usize >= p.data.len()),
-            "{file}"
-        );
+        assert!(run.packets.iter().all(|p| p.link == link), "{file}: link type");
+        assert!(run.packets.iter().all(|p| p.orig_len as usize >= p.data.len()), "{file}");
         // Offsets are increasing and each points at a record or block.
-        assert!(
-            run.packets.windows(2).all(|w| w[0].offset < w[1].offset),
-            "{file}: offsets"
-        );
+        assert!(run.packets.windows(2).all(|w| w[0].offset < w[1].offset), "{file}: offsets");
     }
 }
 
@@ -101,25 +50,17 @@ fn every_capture_reads_to_a_clean_end() {
 fn timestamps_match_tshark() {
     // frame.time_epoch of the first two packets, from tshark 4.0.
     let cases: &[(&str, [u64; 2])] = &[
-        (
-            "packt-grpc-go/Unary.pcapng",
-            [1_672_043_390_251_748_000, 1_672_043_390_252_043_000],
-        ),
+        ("packt-grpc-go/Unary.pcapng", [1_672_043_390_251_748_000, 1_672_043_390_252_043_000]),
         (
             "suricata-verify/http2-keywords__input.pcap",
             [1_406_976_625_815_505_000, 1_406_976_625_815_525_000],
         ),
-        (
-            "ptcpdump/tcp.pcapng",
-            [1_730_555_435_524_360_149, 1_730_555_435_524_995_449],
-        ),
+        ("ptcpdump/tcp.pcapng", [1_730_555_435_524_360_149, 1_730_555_435_524_995_449]),
     ];
     for (file, ts) in cases {
         let mut r = CaptureReader::open(&testdata(&format!("captures/{file}"))).unwrap();
-        let got = [
-            r.next_packet().unwrap().unwrap().ts_ns,
-            r.next_packet().unwrap().unwrap().ts_ns,
-        ];
+        let got =
+            [r.next_packet().unwrap().unwrap().ts_ns, r.next_packet().unwrap().unwrap().ts_ns];
         assert_eq!(&got, ts, "{file}");
     }
 }

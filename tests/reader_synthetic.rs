@@ -72,10 +72,7 @@ fn meta(pid: u32) -> ProcMeta {
 #[test]
 fn pcap_in_both_byte_orders_and_resolutions() {
     let ts = Duration::new(1_700_000_000, 123_456_789);
-    let frames = vec![
-        (ts, frame_n(1)),
-        (ts + Duration::from_micros(5), frame_n(2)),
-    ];
+    let frames = vec![(ts, frame_n(1)), (ts + Duration::from_micros(5), frame_n(2))];
     for endianness in [Endianness::Little, Endianness::Big] {
         for nanos in [false, true] {
             let bytes = pcap_of(LinkType::ETHERNET, nanos, endianness, &frames);
@@ -84,17 +81,11 @@ fn pcap_in_both_byte_orders_and_resolutions() {
             let a = r.next_packet().unwrap().unwrap();
             let b = r.next_packet().unwrap().unwrap();
             assert!(r.next_packet().unwrap().is_none());
-            let expect_ns = if nanos {
-                1_700_000_000_123_456_789
-            } else {
-                1_700_000_000_123_456_000
-            };
+            let expect_ns =
+                if nanos { 1_700_000_000_123_456_789 } else { 1_700_000_000_123_456_000 };
             assert_eq!(a.ts_ns, expect_ns, "{endianness:?} nanos={nanos}");
             assert_eq!(b.ts_ns, expect_ns + 5_000);
-            assert_eq!(
-                (a.link, &a.data, a.offset),
-                (LinkType::ETHERNET, &frames[0].1, 24)
-            );
+            assert_eq!((a.link, &a.data, a.offset), (LinkType::ETHERNET, &frames[0].1, 24));
             assert_eq!(b.offset, 24 + 16 + frames[0].1.len() as u64);
             assert_eq!(r.stats().packets, 2);
         }
@@ -107,11 +98,7 @@ fn interfaces_keep_their_own_link_type_resolution_and_offset() {
     f.interface(LinkType::ETHERNET, None, 0); // default: microseconds
     f.interface(LinkType::RAW, Some(InterfaceTsResolution::NANO), 0);
     f.interface(LinkType::NULL, Some(InterfaceTsResolution::MILLI), 100);
-    f.interface(
-        LinkType::LINUX_SLL2,
-        Some(InterfaceTsResolution::new(true, 10).unwrap()),
-        0,
-    );
+    f.interface(LinkType::LINUX_SLL2, Some(InterfaceTsResolution::new(true, 10).unwrap()), 0);
     let ts = Duration::new(1_600_000_000, 250_000_000);
     for id in 0..4 {
         f.epb(id, ts, &[id as u8; 20], None);
@@ -149,11 +136,7 @@ fn sections_reset_interfaces_and_may_change_byte_order() {
         [LinkType::ETHERNET, LinkType::NULL, LinkType::RAW]
     );
     assert_eq!(pkts[1].ts_ns, 2_000_000_000);
-    assert_eq!(
-        pkts[1].meta.as_deref(),
-        Some(&meta(2)),
-        "big-endian section"
-    );
+    assert_eq!(pkts[1].meta.as_deref(), Some(&meta(2)), "big-endian section");
     assert_eq!((r.stats().sections, r.stats().interfaces), (2, 3));
 }
 
@@ -163,13 +146,7 @@ fn simple_and_obsolete_packet_blocks() {
     f.interface(LinkType::RAW, Some(InterfaceTsResolution::NANO), 0);
     f.interface(LinkType::NULL, Some(InterfaceTsResolution::NANO), 0);
     f.epb(0, Duration::from_nanos(5_000), &[1; 10], None);
-    f.block(
-        SimplePacketBlock {
-            original_len: 7,
-            data: Cow::Borrowed(&[2; 7]),
-        }
-        .into_block(),
-    );
+    f.block(SimplePacketBlock { original_len: 7, data: Cow::Borrowed(&[2; 7]) }.into_block());
     let mut value = Vec::new();
     meta(3).encode(&mut value);
     f.block(
@@ -180,10 +157,7 @@ fn simple_and_obsolete_packet_blocks() {
             original_len: 100,
             data: Cow::Borrowed(&[3; 12]),
             options: vec![PacketOption::Common(CommonOption::CustomBinaryCopiable(
-                CustomBinaryOption {
-                    pen: PEN,
-                    value: Cow::Owned(value),
-                },
+                CustomBinaryOption { pen: PEN, value: Cow::Owned(value) },
             ))],
         }
         .into_block(),
@@ -194,10 +168,7 @@ fn simple_and_obsolete_packet_blocks() {
         (pkts[1].link, pkts[1].ts_ns, &pkts[1].data[..]),
         (LinkType::RAW, 5_000, &[2u8; 7][..])
     );
-    assert_eq!(
-        (pkts[2].link, pkts[2].ts_ns, pkts[2].orig_len),
-        (LinkType::NULL, 9_000, 100)
-    );
+    assert_eq!((pkts[2].link, pkts[2].ts_ns, pkts[2].orig_len), (LinkType::NULL, 9_000, 100));
     assert_eq!(pkts[2].meta.as_deref(), Some(&meta(3)));
 }
 
@@ -225,10 +196,7 @@ fn blocks_we_do_not_use_are_skipped_and_counted() {
         .into_block(),
     );
     f.block(
-        SystemdJournalExportBlock {
-            journal_entry: Cow::Borrowed(b"MESSAGE=hi\n"),
-        }
-        .into_block(),
+        SystemdJournalExportBlock { journal_entry: Cow::Borrowed(b"MESSAGE=hi\n") }.into_block(),
     );
     f.custom(PEN + 1, b"someone else's");
     f.custom(PEN, b"descriptor set 1");
@@ -239,16 +207,8 @@ fn blocks_we_do_not_use_are_skipped_and_counted() {
     let mut r = reader(f.bytes());
     let pkts: Vec<Packet> = r.by_ref().map(|p| p.unwrap()).collect();
     assert_eq!(pkts.len(), 2);
-    assert_eq!(
-        r.custom_blocks(),
-        [b"descriptor set 1".to_vec(), b"descriptor set 2".to_vec()]
-    );
-    let skipped: Vec<(u32, u64)> = r
-        .stats()
-        .skipped_blocks
-        .iter()
-        .map(|(k, v)| (*k, *v))
-        .collect();
+    assert_eq!(r.custom_blocks(), [b"descriptor set 1".to_vec(), b"descriptor set 2".to_vec()]);
+    let skipped: Vec<(u32, u64)> = r.stats().skipped_blocks.iter().map(|(k, v)| (*k, *v)).collect();
     assert_eq!(skipped, [(4, 1), (5, 1), (9, 1), (0xbad, 1), (0x7777, 1)]);
     assert_eq!(r.stats().custom_blocks, 2);
 }
@@ -258,12 +218,7 @@ fn metadata_round_trips_and_is_shared_between_packets() {
     let mut f = NgFile::new(Endianness::Little);
     f.interface(LinkType::ETHERNET, None, 0);
     for (i, pid) in [10, 10, 10, 11, 10].into_iter().enumerate() {
-        f.epb(
-            0,
-            Duration::from_secs(i as u64),
-            &frame_n(i as u32),
-            Some(&meta(pid)),
-        );
+        f.epb(0, Duration::from_secs(i as u64), &frame_n(i as u32), Some(&meta(pid)));
     }
     f.epb(0, Duration::from_secs(9), &frame_n(9), None);
     let mut r = reader(f.bytes());
@@ -272,10 +227,7 @@ fn metadata_round_trips_and_is_shared_between_packets() {
     assert_eq!(*metas[0].as_ref(), meta(10));
     assert_eq!(*metas[3].as_ref(), meta(11));
     assert!(Arc::ptr_eq(metas[0], metas[1]) && Arc::ptr_eq(metas[1], metas[2]));
-    assert!(
-        !Arc::ptr_eq(metas[2], metas[4]),
-        "only consecutive packets share"
-    );
+    assert!(!Arc::ptr_eq(metas[2], metas[4]), "only consecutive packets share");
     assert_eq!(*metas[4].as_ref(), meta(10));
     assert!(pkts[5].meta.is_none());
     assert_eq!((r.stats().with_meta, r.stats().bad_meta), (5, 0));
@@ -322,12 +274,7 @@ fn sample_of(n: u32) -> (Vec<u8>, Vec<Packet>) {
     let mut f = NgFile::new(Endianness::Little);
     f.interface(LinkType::ETHERNET, Some(InterfaceTsResolution::NANO), 0);
     for i in 0..n {
-        f.epb(
-            0,
-            Duration::from_millis(i as u64),
-            &frame_n(i),
-            Some(&meta(i / 10)),
-        );
+        f.epb(0, Duration::from_millis(i as u64), &frame_n(i), Some(&meta(i / 10)));
     }
     let bytes = f.bytes();
     let pkts = reader(bytes.clone()).map(|p| p.unwrap()).collect();
@@ -353,10 +300,7 @@ fn zstd_and_gzip_by_magic_and_by_file() {
     gz.write_all(&plain).unwrap();
     let gz = gz.finish().unwrap();
 
-    for (bytes, kind) in [
-        (zst.clone(), Compression::Zstd),
-        (gz.clone(), Compression::Gzip),
-    ] {
+    for (bytes, kind) in [(zst.clone(), Compression::Zstd), (gz.clone(), Compression::Gzip)] {
         let mut r = reader(bytes);
         assert_eq!((r.compression(), r.format()), (kind, Format::PcapNg));
         let pkts: Vec<Packet> = r.by_ref().map(|p| p.unwrap()).collect();
@@ -365,11 +309,7 @@ fn zstd_and_gzip_by_magic_and_by_file() {
 
     // From files: the magic decides, not the name.
     let dir = tempfile::tempdir().unwrap();
-    for (name, bytes) in [
-        ("a.pcapng.zst", &zst),
-        ("b.pcapng.gz", &gz),
-        ("c.pcapng", &zst),
-    ] {
+    for (name, bytes) in [("a.pcapng.zst", &zst), ("b.pcapng.gz", &gz), ("c.pcapng", &zst)] {
         let path = dir.path().join(name);
         std::fs::write(&path, bytes).unwrap();
         let r = CaptureReader::open(&path).unwrap();
@@ -377,9 +317,7 @@ fn zstd_and_gzip_by_magic_and_by_file() {
         let pkts: Vec<Packet> = r.map(|p| p.unwrap()).collect();
         same_packets(&pkts, &expected);
     }
-    let err = CaptureReader::open(&dir.path().join("missing.pcap"))
-        .err()
-        .unwrap();
+    let err = CaptureReader::open(&dir.path().join("missing.pcap")).err().unwrap();
     assert!(
         err.to_string().ends_with(
             "missing.pcap: offset 0: cannot open: No such file or directory (os error 2)"
@@ -421,9 +359,8 @@ fn truncation_anywhere_returns_every_packet_before_it() {
 
 #[test]
 fn truncated_pcap_names_the_record() {
-    let frames: Vec<(Duration, Vec<u8>)> = (0..3)
-        .map(|i| (Duration::from_secs(i), frame_n(i as u32)))
-        .collect();
+    let frames: Vec<(Duration, Vec<u8>)> =
+        (0..3).map(|i| (Duration::from_secs(i), frame_n(i as u32))).collect();
     let bytes = pcap_of(LinkType::ETHERNET, false, Endianness::Little, &frames);
     let third = 24 + 2 * 16 + (frames[0].1.len() + frames[1].1.len()) as u64;
     let (pkts, err) = read_all(bytes[..bytes.len() - 3].to_vec());
@@ -526,16 +463,8 @@ fn packet_with_short_original_length_or_bad_option_is_kept() {
     // orig_len 2 < captured 4: the crate refuses, the packet is sound.
     let short = raw_block(6, &epb_body(0, 4, 2, &[7; 4], &[]));
     // A comment that is not UTF-8 (code 1, length 2), then end of options.
-    let bad_comment = raw_block(
-        6,
-        &epb_body(
-            0,
-            4,
-            4,
-            &[8; 4],
-            &[1, 0, 2, 0, 0xff, 0xfe, 0, 0, 0, 0, 0, 0],
-        ),
-    );
+    let bad_comment =
+        raw_block(6, &epb_body(0, 4, 4, &[8; 4], &[1, 0, 2, 0, 0xff, 0xfe, 0, 0, 0, 0, 0, 0]));
     let mut both = short.clone();
     both.extend(&bad_comment);
     let (bytes, _) = one_interface_then(&both);
@@ -544,11 +473,7 @@ fn packet_with_short_original_length_or_bad_option_is_kept() {
     assert_eq!(pkts.len(), 4);
     assert_eq!((&pkts[1].data[..], pkts[1].orig_len), (&[7u8; 4][..], 4));
     assert_eq!(&pkts[2].data[..], &[8u8; 4][..]);
-    assert_eq!(
-        pkts[2].ts_ns,
-        1_000_000 * 1000,
-        "default microsecond resolution"
-    );
+    assert_eq!(pkts[2].ts_ns, 1_000_000 * 1000, "default microsecond resolution");
     assert_eq!(r.stats().repaired_packets, 2);
 }
 
@@ -559,10 +484,7 @@ fn captured_length_beyond_the_block_is_an_error() {
     assert_eq!(pkts.len(), 1);
     let err = err.unwrap();
     assert_eq!(err.offset, at);
-    assert!(
-        err.to_string().contains("malformed enhanced packet block"),
-        "{err}"
-    );
+    assert!(err.to_string().contains("malformed enhanced packet block"), "{err}");
 }
 
 #[test]
@@ -604,12 +526,7 @@ fn reader_and_reassembler_round_trip_our_metadata() {
     f.interface(LinkType::RAW, None, 0);
     let segs = [c(1, "S", None, b""), c(2, "P", None, b"hello")];
     for (i, seg) in segs.iter().enumerate() {
-        f.epb(
-            0,
-            Duration::from_secs(i as u64),
-            &ip_packet(seg, false),
-            Some(&meta(42)),
-        );
+        f.epb(0, Duration::from_secs(i as u64), &ip_packet(seg, false), Some(&meta(42)));
     }
     let run = run_bytes(f.bytes());
     let data_meta = run.events.iter().find_map(|e| match e {
@@ -624,10 +541,7 @@ fn metadata_in_a_utf8_custom_option_is_read_too() {
     use pcap_file::pcapng::blocks::custom::CustomUtf8Option;
     use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
     // Every byte of this encoding is ASCII, so it can travel in option 2988.
-    let m = ProcMeta {
-        peer_pid: Some(7),
-        ..meta(5)
-    };
+    let m = ProcMeta { peer_pid: Some(7), ..meta(5) };
     let mut value = Vec::new();
     m.encode(&mut value);
     let value = String::from_utf8(value).expect("ascii encoding");
@@ -639,12 +553,9 @@ fn metadata_in_a_utf8_custom_option_is_read_too() {
             timestamp: Duration::from_secs(1),
             original_len: 4,
             data: Cow::Owned(vec![0; 4]),
-            options: vec![EnhancedPacketOption::Common(
-                CommonOption::CustomUtf8Copiable(CustomUtf8Option {
-                    pen: PEN,
-                    value: Cow::Owned(value),
-                }),
-            )],
+            options: vec![EnhancedPacketOption::Common(CommonOption::CustomUtf8Copiable(
+                CustomUtf8Option { pen: PEN, value: Cow::Owned(value) },
+            ))],
         }
         .into_block(),
     );

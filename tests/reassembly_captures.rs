@@ -16,66 +16,16 @@ const FOLLOW: &[(&str, u16, usize, usize)] = &[
     ("packt-grpc-go/Server_Streaming.pcapng", 50876, 199, 517),
     ("packt-grpc-go/Unary.pcapng", 65094, 203, 156),
     ("ptcpdump/tcp.pcapng", 58694, 86, 655),
-    (
-        "suricata-verify/bug-5929-02__http2_multiple_headers.pcap",
-        50078,
-        175,
-        704,
-    ),
-    (
-        "suricata-verify/dns-over-http2__dns_over_https.pcap",
-        49792,
-        852,
-        2562,
-    ),
-    (
-        "suricata-verify/http2-authority-mismatch__authority_and_host_2.pcap",
-        52770,
-        128,
-        295,
-    ),
-    (
-        "suricata-verify/http2-bugfixes__input.pcap",
-        56238,
-        2905,
-        1902,
-    ),
-    (
-        "suricata-verify/http2-continuation__input.pcap",
-        50321,
-        226,
-        154,
-    ),
-    (
-        "suricata-verify/http2-deflate-case__input.pcap",
-        64417,
-        296,
-        257,
-    ),
-    (
-        "suricata-verify/http2-deflate__http2_deflate.pcap",
-        61321,
-        270,
-        241,
-    ),
-    (
-        "suricata-verify/http2-keywords2__input.pcap",
-        58038,
-        300,
-        473,
-    ),
-    (
-        "suricata-verify/http2-keywords__input.pcap",
-        56508,
-        670,
-        412_269,
-    ),
-    (
-        "suricata-verify/http2-long-frame__input.pcap",
-        54321,
-        210,
-        70_073,
-    ),
+    ("suricata-verify/bug-5929-02__http2_multiple_headers.pcap", 50078, 175, 704),
+    ("suricata-verify/dns-over-http2__dns_over_https.pcap", 49792, 852, 2562),
+    ("suricata-verify/http2-authority-mismatch__authority_and_host_2.pcap", 52770, 128, 295),
+    ("suricata-verify/http2-bugfixes__input.pcap", 56238, 2905, 1902),
+    ("suricata-verify/http2-continuation__input.pcap", 50321, 226, 154),
+    ("suricata-verify/http2-deflate-case__input.pcap", 64417, 296, 257),
+    ("suricata-verify/http2-deflate__http2_deflate.pcap", 61321, 270, 241),
+    ("suricata-verify/http2-keywords2__input.pcap", 58038, 300, 473),
+    ("suricata-verify/http2-keywords__input.pcap", 56508, 670, 412_269),
+    ("suricata-verify/http2-long-frame__input.pcap", 54321, 210, 70_073),
     (
         "suricata-verify/http2-userinfo-authority__http2_userinfo_in_authority_1.pcap",
         43326,
@@ -109,16 +59,8 @@ fn streams_equal_tshark_follow() {
     for &(file, port, up, down) in FOLLOW {
         let run = capture(file);
         let (conn, to_server) = conn_of(&run, port);
-        assert_eq!(
-            run.bytes(conn, to_server).len(),
-            up,
-            "{file}: client to server"
-        );
-        assert_eq!(
-            run.bytes(conn, to_server.reverse()).len(),
-            down,
-            "{file}: server to client"
-        );
+        assert_eq!(run.bytes(conn, to_server).len(), up, "{file}: client to server");
+        assert_eq!(run.bytes(conn, to_server.reverse()).len(), down, "{file}: server to client");
         assert!(run.gaps().is_empty(), "{file}: gaps {:?}", run.gaps());
         assert_eq!(run.closes(conn), 1, "{file}: one Close");
     }
@@ -126,12 +68,7 @@ fn streams_equal_tshark_follow() {
 
 #[test]
 fn grpc_go_streams_start_with_the_preface() {
-    for file in [
-        "Unary",
-        "Server_Streaming",
-        "Client_Streaming",
-        "Bidi_Streaming",
-    ] {
+    for file in ["Unary", "Server_Streaming", "Client_Streaming", "Bidi_Streaming"] {
         let run = capture(&format!("packt-grpc-go/{file}.pcapng"));
         let (conn, up) = conn_of(&run, run.open(run.conns()[0]).0.port());
         let (a, b, mid_stream) = run.open(conn);
@@ -140,11 +77,7 @@ fn grpc_go_streams_start_with_the_preface() {
             assert_eq!(up, Dir::AtoB);
             assert_eq!(b.port(), 50051, "{file}: A is the client");
             assert!(a.ip().is_loopback() && a.is_ipv6());
-            assert!(
-                run.bytes(conn, up)
-                    .starts_with(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
-                "{file}"
-            );
+            assert!(run.bytes(conn, up).starts_with(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), "{file}");
         }
     }
     let run = capture("packt-grpc-go/Unary.pcapng");
@@ -170,21 +103,14 @@ fn unrelated_flow_in_unary_is_just_another_connection() {
 #[test]
 fn ptcpdump_duplicates_are_dropped() {
     let run = capture("ptcpdump/tcp.pcapng");
-    assert_eq!(
-        run.conns().len(),
-        1,
-        "one connection despite every packet twice"
-    );
+    assert_eq!(run.conns().len(), 1, "one connection despite every packet twice");
     let (conn, up) = conn_of(&run, 58694);
     let (_, _, mid_stream) = run.open(conn);
     assert!(!mid_stream);
     assert_eq!(up, Dir::AtoB, "curl sent the SYN");
 
     let request = String::from_utf8(run.bytes(conn, up)).unwrap();
-    assert!(
-        request.starts_with("GET /notfound HTTP/1.1\r\n"),
-        "{request}"
-    );
+    assert!(request.starts_with("GET /notfound HTTP/1.1\r\n"), "{request}");
     assert_eq!(request.matches("GET ").count(), 1);
 
     let response = String::from_utf8(run.bytes(conn, up.reverse())).unwrap();
@@ -208,10 +134,7 @@ fn keywords2_has_no_handshake() {
     assert!(mid_stream);
     let (conn, up) = conn_of(&run, 58038);
     let request = String::from_utf8_lossy(&run.bytes(conn, up)).into_owned();
-    assert!(
-        request.starts_with("GET /robots.txt HTTP/1.1\r\n"),
-        "{request}"
-    );
+    assert!(request.starts_with("GET /robots.txt HTTP/1.1\r\n"), "{request}");
     assert!(request.contains("Upgrade: h2c"));
 }
 
@@ -221,9 +144,6 @@ fn long_frame_survives_reassembly() {
     let (conn, up) = conn_of(&run, 54321);
     let down = run.bytes(conn, up.reverse());
     // Find the 70,000-byte DATA frame header: length 0x011170, type 0.
-    let at = down
-        .windows(4)
-        .position(|w| w == [0x01, 0x11, 0x70, 0x00])
-        .expect("frame header");
+    let at = down.windows(4).position(|w| w == [0x01, 0x11, 0x70, 0x00]).expect("frame header");
     assert!(down.len() >= at + 9 + 70_000);
 }

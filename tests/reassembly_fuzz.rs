@@ -86,11 +86,7 @@ fn rich_pcapng() -> Vec<u8> {
         s(100, "F", Some(36), b""),
     ];
     for (i, seg) in segs.iter().enumerate() {
-        let link = if i % 2 == 0 {
-            LinkType::RAW
-        } else {
-            LinkType::LINUX_SLL2
-        };
+        let link = if i % 2 == 0 { LinkType::RAW } else { LinkType::LINUX_SLL2 };
         let data = frame(link, &ip_packet(seg, false), false);
         f.epb(
             (i % 2) as u32,
@@ -113,14 +109,8 @@ fn mutate(bytes: &mut Vec<u8>, rng: &mut Rng) {
         1 => bytes[at] = rng.next() as u8,
         2 => {
             // A length or sequence field set to an extreme value.
-            let v = [
-                0u32,
-                1,
-                0xffff_ffff,
-                0x7fff_ffff,
-                0x8000_0000,
-                rng.next() as u32,
-            ][rng.below(6) as usize];
+            let v = [0u32, 1, 0xffff_ffff, 0x7fff_ffff, 0x8000_0000, rng.next() as u32]
+                [rng.below(6) as usize];
             for (i, b) in v.to_le_bytes().into_iter().enumerate() {
                 if let Some(x) = bytes.get_mut(at + i) {
                     *x = b;
@@ -181,19 +171,13 @@ fn mutated_captures_never_panic() {
             if let Some(e) = &run.error {
                 errors += 1;
                 assert!(e.offset <= len, "{what}: {e}");
-                assert!(
-                    run.packets.iter().all(|p| p.offset < e.offset),
-                    "{what}: {e}"
-                );
+                assert!(run.packets.iter().all(|p| p.offset < e.offset), "{what}: {e}");
                 assert!(!e.to_string().contains('\n'), "{what}: one line: {e}");
             }
         }
     }
     // The mutations did reach the error paths, and not only them.
-    assert!(
-        errors > 500 && errors < runs,
-        "{errors} errors in {runs} runs"
-    );
+    assert!(errors > 500 && errors < runs, "{errors} errors in {runs} runs");
 }
 
 #[test]
@@ -212,10 +196,7 @@ fn mutated_compressed_captures_never_panic() {
                 "z",
                 Box::new(std::io::Cursor::new(bytes)),
             ) {
-                check_events(
-                    &reassembly_support::run_reader(r, Reassembler::new()),
-                    "compressed",
-                );
+                check_events(&reassembly_support::run_reader(r, Reassembler::new()), "compressed");
             }
         }
     }
@@ -235,9 +216,7 @@ fn chunks(run: &Run) -> Chunks {
             Ev::Open { conn, a, b, .. } => {
                 addrs.insert(*conn, (*a, *b));
             }
-            Ev::Data {
-                conn, dir, data, ..
-            } => {
+            Ev::Data { conn, dir, data, .. } => {
                 let at = ends.entry((*conn, *dir)).or_default();
                 let (a, b) = addrs[conn];
                 let key = if *dir == Dir::AtoB { (a, b) } else { (b, a) };
@@ -306,9 +285,8 @@ fn reordered_repeated_and_dropped_packets_never_invent_bytes() {
             let what = format!("{file} round {round}");
             check_events(&run, &what);
             for (key, list) in chunks(&run) {
-                let original = truth
-                    .get(&key)
-                    .unwrap_or_else(|| panic!("{what}: unknown direction {key:?}"));
+                let original =
+                    truth.get(&key).unwrap_or_else(|| panic!("{what}: unknown direction {key:?}"));
                 for (at, data) in list {
                     let want = original.get(at as usize..at as usize + data.len());
                     assert!(
@@ -361,10 +339,7 @@ fn random_segments_never_panic() {
             segs.push(seg);
         }
         let pkts = reassembly_support::packets(&segs, LinkType::RAW, round % 2 == 0);
-        let config = ReassemblyConfig {
-            max_buffered: 200,
-            closed_linger_ns: 5_000_000,
-        };
+        let config = ReassemblyConfig { max_buffered: 200, closed_linger_ns: 5_000_000 };
         let run = reassemble_with(&pkts, Reassembler::with_config(config));
         check_events(&run, &format!("round {round}"));
         let _ = reassemble(&pkts);

@@ -40,11 +40,7 @@ fn assert_conversation(run: &reassembly_support::Run, what: &str) {
     assert_eq!(run.conns(), [0], "{what}: one connection");
     let (a, b, mid_stream) = run.open(0);
     assert!(!mid_stream, "{what}");
-    assert_eq!(
-        (a.port(), b.port()),
-        (40000, 8080),
-        "{what}: A is the client"
-    );
+    assert_eq!((a.port(), b.port()), (40000, 8080), "{what}: A is the client");
     assert_eq!(run.text(0, Dir::AtoB), REQUEST, "{what}");
     assert_eq!(run.text(0, Dir::BtoA), RESPONSE, "{what}");
     assert_eq!(run.closes(0), 1, "{what}");
@@ -109,10 +105,7 @@ fn full_retransmission_is_delivered_once() {
 
 #[test]
 fn every_packet_twice_is_delivered_once() {
-    let segs: Vec<Seg> = conversation()
-        .into_iter()
-        .flat_map(|s| [s.clone(), s])
-        .collect();
+    let segs: Vec<Seg> = conversation().into_iter().flat_map(|s| [s.clone(), s]).collect();
     let run = reassemble(&packets(&segs, LinkType::ETHERNET, true));
     assert_conversation(&run, "duplicates");
     // The SYN, SYN-ACK and three data segments; bare ACKs carry no bytes.
@@ -172,19 +165,9 @@ fn hole_acknowledged_by_the_peer_becomes_one_gap() {
         r.push(&p, &mut |e| events.push(Ev::from_event(e)));
     }
     // Decided at the ACK, before the end of input.
-    let data: Vec<&Ev> = events
-        .iter()
-        .filter(|e| !matches!(e, Ev::Open { .. }))
-        .collect();
+    let data: Vec<&Ev> = events.iter().filter(|e| !matches!(e, Ev::Open { .. })).collect();
     assert!(matches!(data[0], Ev::Data { data, .. } if data == b"first "));
-    assert_eq!(
-        data[1],
-        &Ev::Gap {
-            conn: 0,
-            dir: Dir::AtoB,
-            len: 7
-        }
-    );
+    assert_eq!(data[1], &Ev::Gap { conn: 0, dir: Dir::AtoB, len: 7 });
     assert!(matches!(data[2], Ev::Data { data, .. } if data == b"after"));
     assert!(matches!(data[3], Ev::Data { data, .. } if data == b" more"));
     assert_eq!(r.stats().gaps, 1);
@@ -200,14 +183,9 @@ fn hole_behind_too_much_data_becomes_one_gap() {
         segs.push(c(seq, "", None, &[b'a' + i; 100]));
         seq += 100;
     }
-    let config = ReassemblyConfig {
-        max_buffered: 500,
-        ..Default::default()
-    };
-    let run = reassemble_with(
-        &packets(&segs, LinkType::RAW, false),
-        Reassembler::with_config(config),
-    );
+    let config = ReassemblyConfig { max_buffered: 500, ..Default::default() };
+    let run =
+        reassemble_with(&packets(&segs, LinkType::RAW, false), Reassembler::with_config(config));
     assert_eq!(run.gaps(), [(0, Dir::AtoB, 100)]);
     let text = run.text(0, Dir::AtoB);
     let mut expected = "start|<gap 100>".to_string();
@@ -261,10 +239,7 @@ fn sequence_numbers_wrap_around() {
     ];
     assert!(isn.wrapping_add(21) < isn, "wraps");
     let run = reassemble(&packets(&segs, LinkType::RAW, false));
-    assert_eq!(
-        run.text(0, Dir::AtoB),
-        "0123456789abcdefghijklmnopqrstuvwxyz"
-    );
+    assert_eq!(run.text(0, Dir::AtoB), "0123456789abcdefghijklmnopqrstuvwxyz");
     assert_eq!(run.tcp.duplicate_segments, 1);
     assert!(run.gaps().is_empty());
 }
@@ -298,13 +273,7 @@ fn syn_ack_without_syn_names_the_client() {
     let (a, _, mid_stream) = run.open(0);
     assert!(!mid_stream);
     assert_eq!(a.port(), 40000);
-    assert_eq!(
-        (
-            run.text(0, Dir::AtoB).as_str(),
-            run.text(0, Dir::BtoA).as_str()
-        ),
-        ("hi", "yo")
-    );
+    assert_eq!((run.text(0, Dir::AtoB).as_str(), run.text(0, Dir::BtoA).as_str()), ("hi", "yo"));
 }
 
 #[test]
@@ -338,25 +307,14 @@ fn new_syn_on_an_open_connection_closes_it() {
     assert_eq!(run.conns(), [0, 1]);
     assert_eq!(run.text(0, Dir::AtoB), "old");
     assert_eq!(run.text(1, Dir::AtoB), "new");
-    let close0 = run
-        .events
-        .iter()
-        .position(|e| *e == Ev::Close { conn: 0 })
-        .unwrap();
-    let open1 = run
-        .events
-        .iter()
-        .position(|e| matches!(e, Ev::Open { conn: 1, .. }))
-        .unwrap();
+    let close0 = run.events.iter().position(|e| *e == Ev::Close { conn: 0 }).unwrap();
+    let open1 = run.events.iter().position(|e| matches!(e, Ev::Open { conn: 1, .. })).unwrap();
     assert!(close0 < open1);
 }
 
 #[test]
 fn syn_with_data_is_delivered() {
-    let segs = [
-        c(ISN_C, "S", None, b"fast open"),
-        c(ISN_C + 10, "", None, b"!"),
-    ];
+    let segs = [c(ISN_C, "S", None, b"fast open"), c(ISN_C + 10, "", None, b"!")];
     let run = reassemble(&packets(&segs, LinkType::RAW, false));
     assert_eq!(run.text(0, Dir::AtoB), "fast open!");
 }
@@ -387,11 +345,8 @@ fn metadata_follows_the_bytes() {
             path: String::new(),
         })
     };
-    let segs = [
-        c(ISN_C, "S", None, b""),
-        c(ISN_C + 4, "", None, b"def"),
-        c(ISN_C + 1, "", None, b"abc"),
-    ];
+    let segs =
+        [c(ISN_C, "S", None, b""), c(ISN_C + 4, "", None, b"def"), c(ISN_C + 1, "", None, b"abc")];
     let mut pkts = packets(&segs, LinkType::RAW, false);
     pkts[1].meta = Some(meta(2));
     pkts[2].meta = Some(meta(1));
@@ -416,10 +371,7 @@ fn in_order_data_is_not_copied() {
         let range = p.data.as_ptr_range();
         r.push(p, &mut |e| {
             if let StreamEvent::Data { data, .. } = e {
-                assert!(
-                    range.contains(&data.as_ptr()),
-                    "data not borrowed from its packet"
-                );
+                assert!(range.contains(&data.as_ptr()), "data not borrowed from its packet");
                 borrowed += 1;
             }
         });
@@ -439,10 +391,7 @@ fn non_tcp_traffic_is_counted_and_skipped() {
         p
     };
     let mut udp = Vec::new();
-    PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 9)
-        .udp(53, 53)
-        .write(&mut udp, b"dns")
-        .unwrap();
+    PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 9).udp(53, 53).write(&mut udp, b"dns").unwrap();
     let mut arp = vec![0xff; 12];
     arp.extend([0x08, 0x06]);
     arp.extend([0; 28]);
@@ -476,10 +425,7 @@ fn non_tcp_traffic_is_counted_and_skipped() {
 fn finish_closes_open_connections_in_order() {
     let segs = [
         c(ISN_C, "S", None, b""),
-        Seg {
-            seq: 1,
-            ..c(0, "S", None, b"")
-        },
+        Seg { seq: 1, ..c(0, "S", None, b"") },
         c(ISN_C + 1, "", None, b"x"),
     ];
     let mut pkts = packets(&segs, LinkType::RAW, false);
@@ -495,11 +441,7 @@ fn finish_closes_open_connections_in_order() {
     };
     pkts[1].orig_len = pkts[1].data.len() as u32;
     let run = reassemble(&pkts);
-    let closes: Vec<&Ev> = run
-        .events
-        .iter()
-        .filter(|e| matches!(e, Ev::Close { .. }))
-        .collect();
+    let closes: Vec<&Ev> = run.events.iter().filter(|e| matches!(e, Ev::Close { .. })).collect();
     assert_eq!(closes, [&Ev::Close { conn: 0 }, &Ev::Close { conn: 1 }]);
 }
 
@@ -520,17 +462,7 @@ fn hole_before_an_acknowledged_fin_becomes_a_gap_then_close() {
     }
     // All decided before the end of input.
     let tail: Vec<&Ev> = events.iter().skip(2).collect();
-    assert_eq!(
-        tail,
-        [
-            &Ev::Gap {
-                conn: 0,
-                dir: Dir::AtoB,
-                len: 4
-            },
-            &Ev::Close { conn: 0 }
-        ]
-    );
+    assert_eq!(tail, [&Ev::Gap { conn: 0, dir: Dir::AtoB, len: 4 }, &Ev::Close { conn: 0 }]);
 }
 
 #[test]
@@ -539,10 +471,7 @@ fn closed_connection_is_forgotten_after_the_linger_time() {
     // A late retransmission of request data, well after the close.
     segs.push(c(ISN_C + 18, "P", Some(ISN_S + 21), b"Host: x\r\n\r\n"));
     let mut pkts = packets(&segs, LinkType::RAW, false);
-    let config = ReassemblyConfig {
-        closed_linger_ns: 5_000_000_000,
-        ..Default::default()
-    };
+    let config = ReassemblyConfig { closed_linger_ns: 5_000_000_000, ..Default::default() };
 
     // Within the linger time: ignored.
     let run = reassemble_with(&pkts, Reassembler::with_config(config.clone()));

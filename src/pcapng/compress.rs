@@ -49,22 +49,12 @@ pub fn decompress(r: Box<dyn Read + Send>) -> io::Result<Decompressed> {
     let (head, r) = peek(r, 4)?;
     let compression = Compression::detect(&head);
     let inner: Box<dyn Read + Send> = match compression {
-        Compression::None => {
-            return Ok(Decompressed {
-                reader: r,
-                head,
-                compression,
-            })
-        }
+        Compression::None => return Ok(Decompressed { reader: r, head, compression }),
         Compression::Zstd => Box::new(Labeled("zstd", zstd::stream::read::Decoder::new(r)?)),
         Compression::Gzip => Box::new(Labeled("gzip", flate2::read::MultiGzDecoder::new(r))),
     };
     let (head, reader) = peek(inner, 4)?;
-    Ok(Decompressed {
-        reader,
-        head,
-        compression,
-    })
+    Ok(Decompressed { reader, head, compression })
 }
 
 /// Reads up to `n` bytes from the start of `r` and returns them together
@@ -90,9 +80,7 @@ struct Labeled<R>(&'static str, R);
 
 impl<R: Read> Read for Labeled<R> {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        self.1
-            .read(buf)
-            .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.0)))
+        self.1.read(buf).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", self.0)))
     }
 }
 
@@ -110,13 +98,7 @@ impl EofTracker {
     /// Wraps `inner`; the returned flag becomes true once a read returns 0.
     pub fn new(inner: Box<dyn Read + Send>) -> (EofTracker, Arc<AtomicBool>) {
         let eof = Arc::new(AtomicBool::new(false));
-        (
-            EofTracker {
-                inner,
-                eof: eof.clone(),
-            },
-            eof,
-        )
+        (EofTracker { inner, eof: eof.clone() }, eof)
     }
 }
 

@@ -178,11 +178,7 @@ impl CaptureReader {
     /// Same as [`CaptureReader::open`] from any reader (stdin, tests);
     /// `name` is used in errors.
     pub fn from_reader(name: &str, r: Box<dyn Read + Send>) -> Result<CaptureReader, ReadError> {
-        let fail = |kind| ReadError {
-            file: name.to_string(),
-            offset: 0,
-            kind,
-        };
+        let fail = |kind| ReadError { file: name.to_string(), offset: 0, kind };
         let d = compress::decompress(r).map_err(|e| fail(ReadErrorKind::Io(e)))?;
         let (tracked, eof) = EofTracker::new(d.reader);
         let (format, inner) = match d.head[..] {
@@ -201,15 +197,7 @@ impl CaptureReader {
                 let header = reader.header();
                 let link = LinkType(header.datalink.into());
                 let nanos = header.ts_resolution == PcapTsResolution::NanoSecond;
-                (
-                    Format::Pcap,
-                    Inner::Pcap {
-                        reader,
-                        link,
-                        nanos,
-                        offset: 24,
-                    },
-                )
+                (Format::Pcap, Inner::Pcap { reader, link, nanos, offset: 24 })
             }
             ref head => {
                 let hex: Vec<String> = head.iter().map(|b| format!("{b:02x}")).collect();
@@ -240,12 +228,9 @@ impl CaptureReader {
             return Ok(None);
         }
         let result = match &mut self.inner {
-            Inner::Pcap {
-                reader,
-                link,
-                nanos,
-                offset,
-            } => next_pcap(reader, *link, *nanos, offset, &self.eof),
+            Inner::Pcap { reader, link, nanos, offset } => {
+                next_pcap(reader, *link, *nanos, offset, &self.eof)
+            }
             Inner::PcapNg { reader } => next_pcapng(reader, &mut self.ctx, &self.eof),
         };
         match result {
@@ -260,11 +245,7 @@ impl CaptureReader {
             }
             Err((offset, kind)) => {
                 self.done = true;
-                Err(ReadError {
-                    file: self.name.clone(),
-                    offset,
-                    kind,
-                })
+                Err(ReadError { file: self.name.clone(), offset, kind })
             }
         }
     }
@@ -323,11 +304,7 @@ fn next_pcap(
         Some(Ok(raw)) => raw,
         Some(Err(e)) => return Err((at, pcap_error(e, eof))),
     };
-    let frac_ns = if nanos {
-        raw.ts_frac as u64
-    } else {
-        raw.ts_frac as u64 * 1000
-    };
+    let frac_ns = if nanos { raw.ts_frac as u64 } else { raw.ts_frac as u64 * 1000 };
     let ts_ns = (raw.ts_sec as u64) * 1_000_000_000 + frac_ns;
     *offset += 16 + raw.incl_len as u64;
     trace!("pcap record at {at}: {} bytes", raw.incl_len);
@@ -354,11 +331,7 @@ fn next_pcapng(
             Some(Ok(block)) => block,
             Some(Err(e)) => return Err((offset, pcapng_error(e, eof))),
         };
-        trace!(
-            "pcapng block {:#x} at {offset}, {} bytes",
-            raw.type_,
-            raw.initial_len
-        );
+        trace!("pcapng block {:#x} at {offset}, {} bytes", raw.type_, raw.initial_len);
         match raw.type_ {
             ENHANCED_PACKET_BLOCK | PACKET_BLOCK | SIMPLE_PACKET_BLOCK => {
                 return packet_block(raw, state, offset, ctx).map(Some);
@@ -415,26 +388,14 @@ fn packet_block(
                 EnhancedPacketOption::Common(c) => our_option(c),
                 _ => None,
             });
-            (
-                b.interface_id,
-                Some(b.timestamp),
-                b.original_len,
-                &b.data,
-                meta,
-            )
+            (b.interface_id, Some(b.timestamp), b.original_len, &b.data, meta)
         }
         Block::Packet(b) => {
             let meta = b.options.iter().find_map(|o| match o {
                 PacketOption::Common(c) => our_option(c),
                 _ => None,
             });
-            (
-                b.interface_id as u32,
-                Some(b.timestamp),
-                b.original_len,
-                &b.data,
-                meta,
-            )
+            (b.interface_id as u32, Some(b.timestamp), b.original_len, &b.data, meta)
         }
         // A simple packet block belongs to the first interface and has no
         // timestamp (pcapng spec, section 4.4).
@@ -471,11 +432,7 @@ fn repair(
     let big = state.endianness() == Endianness::Big;
     let u32_at = |at: usize| {
         let b: [u8; 4] = body.get(at..at + 4)?.try_into().ok()?;
-        Some(if big {
-            u32::from_be_bytes(b)
-        } else {
-            u32::from_le_bytes(b)
-        })
+        Some(if big { u32::from_be_bytes(b) } else { u32::from_le_bytes(b) })
     };
     let fixed = match raw.type_ {
         ENHANCED_PACKET_BLOCK => u32_at(0).map(|id| (id, 20)),
@@ -487,23 +444,13 @@ fn repair(
     let give_up = || (offset, malformed(raw.type_, err));
     let (interface, data_at) = fixed.ok_or_else(give_up)?;
     let link = interface_link(state, interface).map_err(|k| (offset, k))?;
-    let (ts_high, ts_low) = (
-        u32_at(4).ok_or_else(give_up)?,
-        u32_at(8).ok_or_else(give_up)?,
-    );
+    let (ts_high, ts_low) = (u32_at(4).ok_or_else(give_up)?, u32_at(8).ok_or_else(give_up)?);
     let captured = u32_at(12).ok_or_else(give_up)?;
     let orig_len = u32_at(16).ok_or_else(give_up)?;
-    let data = body
-        .get(data_at..data_at + captured as usize)
-        .ok_or_else(give_up)?;
-    let ts = state
-        .decode_timestamp(interface, ts_high, ts_low)
-        .map_err(|_| give_up())?;
+    let data = body.get(data_at..data_at + captured as usize).ok_or_else(give_up)?;
+    let ts = state.decode_timestamp(interface, ts_high, ts_low).map_err(|_| give_up())?;
     ctx.stats.repaired_packets += 1;
-    debug!(
-        "offset {offset}: packet kept, options ignored: {}",
-        error_chain(err)
-    );
+    debug!("offset {offset}: packet kept, options ignored: {}", error_chain(err));
     Ok(Packet {
         ts_ns: duration_ns(ts),
         link,
@@ -558,10 +505,7 @@ fn interface_link(state: &PcapNgState, id: u32) -> Result<LinkType, ReadErrorKin
     let interfaces = state.interfaces();
     match interfaces.get(id as usize) {
         Some(i) => Ok(LinkType(i.linktype.into())),
-        None => Err(ReadErrorKind::UnknownInterface {
-            id,
-            count: interfaces.len(),
-        }),
+        None => Err(ReadErrorKind::UnknownInterface { id, count: interfaces.len() }),
     }
 }
 
@@ -581,10 +525,7 @@ fn unreachable_block<T>(type_: u32, offset: u64) -> Result<T, Failure> {
 }
 
 fn malformed(type_: u32, err: &pcap_file::pcapng::BlockConversionError) -> ReadErrorKind {
-    ReadErrorKind::Malformed {
-        what: block_name(type_).to_lowercase(),
-        detail: error_chain(err),
-    }
+    ReadErrorKind::Malformed { what: block_name(type_).to_lowercase(), detail: error_chain(err) }
 }
 
 /// Maps an error of the crate's pcapng reader.
@@ -592,10 +533,9 @@ fn pcapng_error(e: PcapNgReadError, eof: &AtomicBool) -> ReadErrorKind {
     use pcap_file::pcapng::StateUpdateError;
     match e {
         PcapNgReadError::Io(e) => io_error(e, eof, "block"),
-        PcapNgReadError::InvalidFormat(e) => ReadErrorKind::Malformed {
-            what: "block".into(),
-            detail: lower(&e.to_string()),
-        },
+        PcapNgReadError::InvalidFormat(e) => {
+            ReadErrorKind::Malformed { what: "block".into(), detail: lower(&e.to_string()) }
+        }
         PcapNgReadError::BlockConversion(e)
         | PcapNgReadError::StateUpdate(StateUpdateError::BlockConversion(e)) => {
             malformed(e.type_, &e)
@@ -607,10 +547,9 @@ fn pcapng_error(e: PcapNgReadError, eof: &AtomicBool) -> ReadErrorKind {
 fn pcap_error(e: PcapReadError, eof: &AtomicBool) -> ReadErrorKind {
     match e {
         PcapReadError::Io(e) => io_error(e, eof, "record"),
-        PcapReadError::Validation(e) => ReadErrorKind::Malformed {
-            what: "pcap header".into(),
-            detail: lower(&e.to_string()),
-        },
+        PcapReadError::Validation(e) => {
+            ReadErrorKind::Malformed { what: "pcap header".into(), detail: lower(&e.to_string()) }
+        }
     }
 }
 

@@ -107,33 +107,19 @@ fn from_ether_type(ether_type: u16, data: &[u8]) -> Result<LaxSlicedPacket<'_>, 
 /// Extracts the TCP segment from a sliced packet.
 fn segment<'a>(p: &LaxSlicedPacket<'a>, snapped: bool) -> Result<TcpSegment<'a>, Skip> {
     let Some(net) = &p.net else {
-        return Err(if p.stop_err.is_some() {
-            Skip::Malformed
-        } else {
-            Skip::NotIp
-        });
+        return Err(if p.stop_err.is_some() { Skip::Malformed } else { Skip::NotIp });
     };
     let (src_ip, dst_ip, ip_payload, claimed_end): (IpAddr, IpAddr, &LaxIpPayloadSlice<'a>, usize) =
         match net {
             LaxNetSlice::Ipv4(ip) => {
                 let h = ip.header();
                 let end = h.slice().as_ptr() as usize + h.total_len() as usize;
-                (
-                    h.source_addr().into(),
-                    h.destination_addr().into(),
-                    ip.payload(),
-                    end,
-                )
+                (h.source_addr().into(), h.destination_addr().into(), ip.payload(), end)
             }
             LaxNetSlice::Ipv6(ip) => {
                 let h = ip.header();
                 let end = h.slice().as_ptr() as usize + 40 + h.payload_length() as usize;
-                (
-                    h.source_addr().into(),
-                    h.destination_addr().into(),
-                    ip.payload(),
-                    end,
-                )
+                (h.source_addr().into(), h.destination_addr().into(), ip.payload(), end)
             }
             LaxNetSlice::Arp(_) => return Err(Skip::NotIp),
         };
@@ -151,9 +137,7 @@ fn segment<'a>(p: &LaxSlicedPacket<'a>, snapped: bool) -> Result<TcpSegment<'a>,
     // complete frame a larger IP length is a lie (or TSO), not a loss.
     let missing = if snapped && ip_payload.incomplete {
         let payload_end = payload.as_ptr() as usize + payload.len();
-        claimed_end
-            .saturating_sub(payload_end)
-            .min(u32::MAX as usize) as u32
+        claimed_end.saturating_sub(payload_end).min(u32::MAX as usize) as u32
     } else {
         0
     };
@@ -191,10 +175,7 @@ mod tests {
         let s = tcp_segment(LinkType::RAW, &frame, frame.len() as u32).unwrap();
         assert_eq!(s.src, "10.0.0.1:1234".parse().unwrap());
         assert_eq!(s.dst, "10.0.0.2:80".parse().unwrap());
-        assert_eq!(
-            (s.seq, s.ack, s.payload, s.missing),
-            (1000, Some(77), &b"hello"[..], 0)
-        );
+        assert_eq!((s.seq, s.ack, s.payload, s.missing), (1000, Some(77), &b"hello"[..], 0));
         assert!(!s.syn && !s.fin && !s.rst);
     }
 
@@ -215,10 +196,7 @@ mod tests {
             assert_eq!(s.payload, b"x");
         }
         let frame = [&7u32.to_le_bytes()[..], &ip].concat();
-        assert_eq!(
-            tcp_segment(LinkType::LOOP, &frame, 0).err(),
-            Some(Skip::NotIp)
-        );
+        assert_eq!(tcp_segment(LinkType::LOOP, &frame, 0).err(), Some(Skip::NotIp));
     }
 
     #[test]
@@ -226,25 +204,10 @@ mod tests {
         let b = PacketBuilder::ipv4([1, 1, 1, 1], [2, 2, 2, 2], 9).udp(53, 53);
         let mut udp = Vec::new();
         b.write(&mut udp, b"q").unwrap();
-        assert_eq!(
-            tcp_segment(LinkType::RAW, &udp, 0).err(),
-            Some(Skip::NotTcp)
-        );
-        assert_eq!(
-            tcp_segment(LinkType::RAW, &[0x45, 0], 2).err(),
-            Some(Skip::Malformed)
-        );
-        assert_eq!(
-            tcp_segment(LinkType::RAW, &[0x12, 0], 2).err(),
-            Some(Skip::NotIp)
-        );
-        assert_eq!(
-            tcp_segment(LinkType(147), &udp, 0).err(),
-            Some(Skip::LinkType)
-        );
-        assert_eq!(
-            tcp_segment(LinkType::LINUX_SLL2, &[0; 5], 5).err(),
-            Some(Skip::Malformed)
-        );
+        assert_eq!(tcp_segment(LinkType::RAW, &udp, 0).err(), Some(Skip::NotTcp));
+        assert_eq!(tcp_segment(LinkType::RAW, &[0x45, 0], 2).err(), Some(Skip::Malformed));
+        assert_eq!(tcp_segment(LinkType::RAW, &[0x12, 0], 2).err(), Some(Skip::NotIp));
+        assert_eq!(tcp_segment(LinkType(147), &udp, 0).err(), Some(Skip::LinkType));
+        assert_eq!(tcp_segment(LinkType::LINUX_SLL2, &[0; 5], 5).err(), Some(Skip::Malformed));
     }
 }

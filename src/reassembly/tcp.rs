@@ -54,10 +54,7 @@ pub struct ReassemblyConfig {
 
 impl Default for ReassemblyConfig {
     fn default() -> Self {
-        ReassemblyConfig {
-            max_buffered: 4 << 20,
-            closed_linger_ns: 60_000_000_000,
-        }
+        ReassemblyConfig { max_buffered: 4 << 20, closed_linger_ns: 60_000_000_000 }
     }
 }
 
@@ -247,15 +244,7 @@ impl Reassembler {
         };
         let id = conn.id;
         let mut delta = 0;
-        let closed = segment(
-            conn,
-            &seg,
-            pkt,
-            &self.config,
-            &mut self.stats,
-            sink,
-            &mut delta,
-        );
+        let closed = segment(conn, &seg, pkt, &self.config, &mut self.stats, sink, &mut delta);
         self.apply_buffered(delta);
         if closed {
             self.closed.push_back((pkt.ts_ns, key, id));
@@ -266,12 +255,8 @@ impl Reassembler {
     /// buffered behind them, and closes every open connection (in the order
     /// they were opened).
     pub fn finish(&mut self, sink: &mut dyn FnMut(StreamEvent<'_>)) {
-        let mut open: Vec<Key> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| !c.closed)
-            .map(|(k, _)| *k)
-            .collect();
+        let mut open: Vec<Key> =
+            self.conns.iter().filter(|(_, c)| !c.closed).map(|(k, _)| *k).collect();
         open.sort_by_key(|k| self.conns.get(k).map(|c| c.id));
         let ts = self.last_ts;
         for key in open {
@@ -366,25 +351,10 @@ impl Reassembler {
         if mid_stream {
             self.stats.mid_stream += 1;
         }
-        debug!(
-            "conn {}: {a} -> {b}{}",
-            id.0,
-            if mid_stream { " (mid-stream)" } else { "" }
-        );
-        let conn = Conn {
-            id,
-            a,
-            halves: Default::default(),
-            closed: false,
-        };
+        debug!("conn {}: {a} -> {b}{}", id.0, if mid_stream { " (mid-stream)" } else { "" });
+        let conn = Conn { id, a, halves: Default::default(), closed: false };
         self.conns.insert(key, conn);
-        sink(StreamEvent::Open {
-            conn: id,
-            ts_ns: ts,
-            a,
-            b,
-            mid_stream,
-        });
+        sink(StreamEvent::Open { conn: id, ts_ns: ts, a, b, mid_stream });
         true
     }
 }
@@ -422,11 +392,7 @@ fn segment(
     delta: &mut isize,
 ) -> bool {
     let ts = pkt.ts_ns;
-    let (dir, idx) = if seg.src == conn.a {
-        (Dir::AtoB, 0)
-    } else {
-        (Dir::BtoA, 1)
-    };
+    let (dir, idx) = if seg.src == conn.a { (Dir::AtoB, 0) } else { (Dir::BtoA, 1) };
     let [a, b] = &mut conn.halves;
     let (half, other) = if idx == 0 { (a, b) } else { (b, a) };
     let mut out = Out {
@@ -441,11 +407,7 @@ fn segment(
     // 1. This direction's bytes.
     let len = seg.payload.len() as u64 + seg.missing as u64;
     if !half.started && (seg.syn || seg.fin || len > 0) {
-        half.start(if seg.syn {
-            seg.seq.wrapping_add(1)
-        } else {
-            seg.seq
-        });
+        half.start(if seg.syn { seg.seq.wrapping_add(1) } else { seg.seq });
     }
     if seg.syn {
         match half.isn {
@@ -455,20 +417,9 @@ fn segment(
         }
     }
     if half.started {
-        let data_seq = if seg.syn {
-            seg.seq.wrapping_add(1)
-        } else {
-            seg.seq
-        };
+        let data_seq = if seg.syn { seg.seq.wrapping_add(1) } else { seg.seq };
         let off = half.offset_of(data_seq);
-        half.data(
-            off,
-            seg.payload,
-            seg.missing as u64,
-            ts,
-            pkt.meta.as_ref(),
-            &mut out,
-        );
+        half.data(off, seg.payload, seg.missing as u64, ts, pkt.meta.as_ref(), &mut out);
         if seg.fin && half.fin.is_none() {
             let fin = off + len as i64;
             if fin >= half.offset as i64 {
@@ -493,11 +444,7 @@ fn segment(
 
     // 3. The end of the connection.
     if seg.rst || (half.finished() && other.finished()) {
-        debug!(
-            "conn {}: {}",
-            conn.id.0,
-            if seg.rst { "reset" } else { "closed" }
-        );
+        debug!("conn {}: {}", conn.id.0, if seg.rst { "reset" } else { "closed" });
         close(conn, ts, config, out.stats, out.sink, delta);
         return true;
     }
@@ -526,10 +473,7 @@ fn close(
         half.flush(ts, &mut out);
     }
     *delta += out.buffered_delta;
-    (out.sink)(StreamEvent::Close {
-        conn: conn.id,
-        ts_ns: ts,
-    });
+    (out.sink)(StreamEvent::Close { conn: conn.id, ts_ns: ts });
     conn.closed = true;
 }
 
@@ -586,10 +530,7 @@ impl Half {
                     let Some(&first) = self.pending.keys().next() else {
                         break;
                     };
-                    debug!(
-                        "conn {}: {:?} buffer full, giving up on a hole",
-                        out.conn.0, out.dir
-                    );
+                    debug!("conn {}: {:?} buffer full, giving up on a hole", out.conn.0, out.dir);
                     self.release_until(first, ts, out);
                 }
                 return;
@@ -616,13 +557,7 @@ impl Half {
         out: &mut Out<'_, '_>,
     ) {
         if let Some(data) = payload.get(skip as usize..).filter(|d| !d.is_empty()) {
-            (out.sink)(StreamEvent::Data {
-                conn: out.conn,
-                dir: out.dir,
-                ts_ns: ts,
-                data,
-                meta,
-            });
+            (out.sink)(StreamEvent::Data { conn: out.conn, dir: out.dir, ts_ns: ts, data, meta });
             self.advance(data.len() as u64);
         }
         let end = payload.len() as u64 + missing;
@@ -697,12 +632,7 @@ impl Half {
                 out.buffered_delta -= seg.cost() as isize;
             }
         }
-        let seg = Segment {
-            data: payload.to_vec(),
-            missing,
-            ts_ns: ts,
-            meta: meta.cloned(),
-        };
+        let seg = Segment { data: payload.to_vec(), missing, ts_ns: ts, meta: meta.cloned() };
         out.stats.out_of_order_segments += 1;
         self.pending_bytes += seg.cost();
         out.buffered_delta += seg.cost() as isize;
@@ -723,18 +653,10 @@ impl Half {
     }
 
     fn gap(&mut self, len: u64, ts: u64, out: &mut Out<'_, '_>) {
-        debug!(
-            "conn {}: {:?} gap of {len} bytes at {}",
-            out.conn.0, out.dir, self.offset
-        );
+        debug!("conn {}: {:?} gap of {len} bytes at {}", out.conn.0, out.dir, self.offset);
         out.stats.gaps += 1;
         out.stats.gap_bytes += len;
-        (out.sink)(StreamEvent::Gap {
-            conn: out.conn,
-            dir: out.dir,
-            ts_ns: ts,
-            len,
-        });
+        (out.sink)(StreamEvent::Gap { conn: out.conn, dir: out.dir, ts_ns: ts, len });
         self.advance(len);
     }
 
@@ -800,12 +722,8 @@ mod tests {
 
     fn own(e: StreamEvent<'_>) -> Ev {
         match e {
-            StreamEvent::Open {
-                conn, mid_stream, ..
-            } => Ev::Open(conn.0, mid_stream),
-            StreamEvent::Data {
-                conn, dir, data, ..
-            } => Ev::Data(conn.0, dir, data.to_vec()),
+            StreamEvent::Open { conn, mid_stream, .. } => Ev::Open(conn.0, mid_stream),
+            StreamEvent::Data { conn, dir, data, .. } => Ev::Data(conn.0, dir, data.to_vec()),
             StreamEvent::Gap { conn, dir, len, .. } => Ev::Gap(conn.0, dir, len),
             StreamEvent::Close { conn, .. } => Ev::Close(conn.0),
         }
@@ -925,13 +843,6 @@ mod tests {
             pkt(true, 2, "F", None, b""),
             pkt(false, 9, "F", Some(3), b""),
         ]);
-        assert_eq!(
-            evs,
-            [
-                Ev::Open(0, true),
-                Ev::Data(0, Dir::AtoB, b"x".to_vec()),
-                Ev::Close(0)
-            ]
-        );
+        assert_eq!(evs, [Ev::Open(0, true), Ev::Data(0, Dir::AtoB, b"x".to_vec()), Ev::Close(0)]);
     }
 }

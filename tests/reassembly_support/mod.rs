@@ -28,9 +28,7 @@ use pcap_file::{DataLink, Endianness};
 
 /// A file under ../shared/testdata, which must exist.
 pub fn testdata(rel: &str) -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/testdata")
-        .join(rel);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata").join(rel);
     assert!(
         p.exists(),
         "test data {} is missing: these tests need the shared testdata folder next to the \
@@ -43,62 +41,26 @@ pub fn testdata(rel: &str) -> PathBuf {
 /// An owned [`StreamEvent`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Ev {
-    Open {
-        conn: u64,
-        a: SocketAddr,
-        b: SocketAddr,
-        mid_stream: bool,
-    },
-    Data {
-        conn: u64,
-        dir: Dir,
-        ts_ns: u64,
-        data: Vec<u8>,
-        meta: Option<ProcMeta>,
-    },
-    Gap {
-        conn: u64,
-        dir: Dir,
-        len: u64,
-    },
-    Close {
-        conn: u64,
-    },
+    Open { conn: u64, a: SocketAddr, b: SocketAddr, mid_stream: bool },
+    Data { conn: u64, dir: Dir, ts_ns: u64, data: Vec<u8>, meta: Option<ProcMeta> },
+    Gap { conn: u64, dir: Dir, len: u64 },
+    Close { conn: u64 },
 }
 
 impl Ev {
     pub fn from_event(e: StreamEvent<'_>) -> Ev {
         match e {
-            StreamEvent::Open {
-                conn,
-                a,
-                b,
-                mid_stream,
-                ..
-            } => Ev::Open {
-                conn: conn.0,
-                a,
-                b,
-                mid_stream,
-            },
-            StreamEvent::Data {
-                conn,
-                dir,
-                ts_ns,
-                data,
-                meta,
-            } => Ev::Data {
+            StreamEvent::Open { conn, a, b, mid_stream, .. } => {
+                Ev::Open { conn: conn.0, a, b, mid_stream }
+            }
+            StreamEvent::Data { conn, dir, ts_ns, data, meta } => Ev::Data {
                 conn: conn.0,
                 dir,
                 ts_ns,
                 data: data.to_vec(),
                 meta: meta.map(|m| (**m).clone()),
             },
-            StreamEvent::Gap { conn, dir, len, .. } => Ev::Gap {
-                conn: conn.0,
-                dir,
-                len,
-            },
+            StreamEvent::Gap { conn, dir, len, .. } => Ev::Gap { conn: conn.0, dir, len },
             StreamEvent::Close { conn, .. } => Ev::Close { conn: conn.0 },
         }
     }
@@ -131,12 +93,7 @@ impl Run {
         self.events
             .iter()
             .find_map(|e| match e {
-                Ev::Open {
-                    conn: c,
-                    a,
-                    b,
-                    mid_stream,
-                } if *c == conn => Some((*a, *b, *mid_stream)),
+                Ev::Open { conn: c, a, b, mid_stream } if *c == conn => Some((*a, *b, *mid_stream)),
                 _ => None,
             })
             .unwrap_or_else(|| panic!("no Open for conn {conn}"))
@@ -146,13 +103,7 @@ impl Run {
     pub fn bytes(&self, conn: u64, dir: Dir) -> Vec<u8> {
         let mut out = Vec::new();
         for e in &self.events {
-            if let Ev::Data {
-                conn: c,
-                dir: d,
-                data,
-                ..
-            } = e
-            {
+            if let Ev::Data { conn: c, dir: d, data, .. } = e {
                 if *c == conn && *d == dir {
                     out.extend_from_slice(data);
                 }
@@ -166,17 +117,12 @@ impl Run {
         let mut out = String::new();
         for e in &self.events {
             match e {
-                Ev::Data {
-                    conn: c,
-                    dir: d,
-                    data,
-                    ..
-                } if *c == conn && *d == dir => out.push_str(&String::from_utf8_lossy(data)),
-                Ev::Gap {
-                    conn: c,
-                    dir: d,
-                    len,
-                } if *c == conn && *d == dir => out.push_str(&format!("<gap {len}>")),
+                Ev::Data { conn: c, dir: d, data, .. } if *c == conn && *d == dir => {
+                    out.push_str(&String::from_utf8_lossy(data))
+                }
+                Ev::Gap { conn: c, dir: d, len } if *c == conn && *d == dir => {
+                    out.push_str(&format!("<gap {len}>"))
+                }
                 _ => {}
             }
         }
@@ -194,10 +140,7 @@ impl Run {
     }
 
     pub fn closes(&self, conn: u64) -> usize {
-        self.events
-            .iter()
-            .filter(|e| matches!(e, Ev::Close { conn: c } if *c == conn))
-            .count()
+        self.events.iter().filter(|e| matches!(e, Ev::Close { conn: c } if *c == conn)).count()
     }
 }
 
@@ -271,23 +214,11 @@ pub struct Seg {
 
 /// A segment from the client (`c`) or the server (`s`).
 pub fn c(seq: u32, flags: &'static str, ack: Option<u32>, payload: &[u8]) -> Seg {
-    Seg {
-        from_client: true,
-        seq,
-        ack,
-        flags,
-        payload: payload.to_vec(),
-    }
+    Seg { from_client: true, seq, ack, flags, payload: payload.to_vec() }
 }
 
 pub fn s(seq: u32, flags: &'static str, ack: Option<u32>, payload: &[u8]) -> Seg {
-    Seg {
-        from_client: false,
-        seq,
-        ack,
-        flags,
-        payload: payload.to_vec(),
-    }
+    Seg { from_client: false, seq, ack, flags, payload: payload.to_vec() }
 }
 
 pub const CLIENT4: ([u8; 4], u16) = ([192, 168, 7, 1], 40000);
@@ -297,24 +228,14 @@ pub const SERVER6: ([u8; 16], u16) = ([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 
 /// The raw IP packet (IPv4 or IPv6) of a segment.
 pub fn ip_packet(seg: &Seg, v6: bool) -> Vec<u8> {
-    let (sp, dp) = if seg.from_client {
-        (CLIENT4.1, SERVER4.1)
-    } else {
-        (SERVER4.1, CLIENT4.1)
-    };
+    let (sp, dp) = if seg.from_client { (CLIENT4.1, SERVER4.1) } else { (SERVER4.1, CLIENT4.1) };
     let b = if v6 {
-        let (si, di) = if seg.from_client {
-            (CLIENT6.0, SERVER6.0)
-        } else {
-            (SERVER6.0, CLIENT6.0)
-        };
+        let (si, di) =
+            if seg.from_client { (CLIENT6.0, SERVER6.0) } else { (SERVER6.0, CLIENT6.0) };
         PacketBuilder::ipv6(si, di, 64).tcp(sp, dp, seg.seq, 65535)
     } else {
-        let (si, di) = if seg.from_client {
-            (CLIENT4.0, SERVER4.0)
-        } else {
-            (SERVER4.0, CLIENT4.0)
-        };
+        let (si, di) =
+            if seg.from_client { (CLIENT4.0, SERVER4.0) } else { (SERVER4.0, CLIENT4.0) };
         PacketBuilder::ipv4(si, di, 64).tcp(sp, dp, seg.seq, 65535)
     };
     let mut b = match seg.ack {
@@ -402,17 +323,12 @@ pub struct NgFile {
 
 impl NgFile {
     pub fn new(endianness: Endianness) -> NgFile {
-        NgFile {
-            w: PcapNgWriter::with_endianness(Vec::new(), endianness).expect("write SHB"),
-        }
+        NgFile { w: PcapNgWriter::with_endianness(Vec::new(), endianness).expect("write SHB") }
     }
 
     /// Starts a new section (a new SHB); interfaces must be declared again.
     pub fn section(&mut self, endianness: Endianness) {
-        let shb = SectionHeaderBlock {
-            endianness,
-            ..Default::default()
-        };
+        let shb = SectionHeaderBlock { endianness, ..Default::default() };
         self.w.write_block(&shb.into_block()).expect("write SHB");
     }
 
@@ -430,11 +346,8 @@ impl NgFile {
         if tsoffset != 0 {
             options.push(InterfaceDescriptionOption::IfTsOffset(tsoffset));
         }
-        let idb = InterfaceDescriptionBlock {
-            linktype: DataLink::from(link.0),
-            snaplen: 0,
-            options,
-        };
+        let idb =
+            InterfaceDescriptionBlock { linktype: DataLink::from(link.0), snaplen: 0, options };
         self.w.write_block(&idb.into_block()).expect("write IDB");
     }
 
@@ -442,17 +355,13 @@ impl NgFile {
     pub fn epb(&mut self, interface: u32, ts: Duration, data: &[u8], meta: Option<&ProcMeta>) {
         let mut options = Vec::new();
         if let Some(m) = meta {
-            options.push(EnhancedPacketOption::Common(CommonOption::Comment(
-                Cow::Owned(m.comment()),
-            )));
+            options
+                .push(EnhancedPacketOption::Common(CommonOption::Comment(Cow::Owned(m.comment()))));
             let mut value = Vec::new();
             m.encode(&mut value);
-            options.push(EnhancedPacketOption::Common(
-                CommonOption::CustomBinaryCopiable(CustomBinaryOption {
-                    pen: PEN,
-                    value: Cow::Owned(value),
-                }),
-            ));
+            options.push(EnhancedPacketOption::Common(CommonOption::CustomBinaryCopiable(
+                CustomBinaryOption { pen: PEN, value: Cow::Owned(value) },
+            )));
         }
         let epb = EnhancedPacketBlock {
             interface_id: interface,
@@ -469,13 +378,8 @@ impl NgFile {
     }
 
     pub fn custom(&mut self, pen: u32, payload: &[u8]) {
-        let b = CustomBlock::<true> {
-            pen,
-            payload: Cow::Borrowed(payload),
-        };
-        self.w
-            .write_block(&b.into_block())
-            .expect("write custom block");
+        let b = CustomBlock::<true> { pen, payload: Cow::Borrowed(payload) };
+        self.w.write_block(&b.into_block()).expect("write custom block");
     }
 
     /// Appends bytes as they are (hand-made blocks).
@@ -499,12 +403,7 @@ pub fn pcapng_of(segs: &[Seg], link: LinkType, v6: bool) -> Vec<u8> {
     f.interface(link, Some(InterfaceTsResolution::NANO), 0);
     for (i, seg) in segs.iter().enumerate() {
         let data = frame(link, &ip_packet(seg, v6), false);
-        f.epb(
-            0,
-            Duration::from_millis(1_700_000_000_000 + i as u64),
-            &data,
-            None,
-        );
+        f.epb(0, Duration::from_millis(1_700_000_000_000 + i as u64), &data, None);
     }
     f.bytes()
 }
