@@ -199,6 +199,7 @@ impl Reassembler {
         Reassembler::with_config(ReassemblyConfig::default())
     }
 
+    /// A reassembler with the given buffer cap and linger time.
     pub fn with_config(config: ReassemblyConfig) -> Reassembler {
         Reassembler {
             config,
