@@ -383,7 +383,14 @@ impl Conn {
             self.dirs[d].buf = buf;
             return;
         }
-        if self.mid_stream {
+        if self.dirs[1 - d].mode == Mode::ExpectFrame && self.dirs[1 - d].seen_start {
+            // The peer started HTTP/2 properly: this side is HTTP/2 from its start.
+            if FrameHeader::load(&buf).is_some_and(|h| h.is_plausible(u32::MAX)) {
+                self.start_frames(d, true, ctx);
+                return self.feed(d, &buf, at, ctx, out);
+            }
+        }
+        if self.mid_stream || self.counted_http2 {
             self.dirs[d].mode = Mode::ExpectBoundary;
             return self.resync(d, buf, at, ctx, out);
         }
