@@ -10,9 +10,7 @@
 use std::fmt::Write as _;
 
 use base64::Engine as _;
-use prost_reflect::{
-    DynamicMessage, FieldDescriptor, Kind as FieldKind, MapKey, ReflectMessage, Value,
-};
+use prost_reflect::{DynamicMessage, Kind as FieldKind, MapKey, ReflectMessage, Value};
 use serde_json::{json, Map as JsonMap, Value as Json};
 
 /// Nesting depth at which the raw decoder stops guessing nested messages.
@@ -168,7 +166,7 @@ fn compact_body(msg: &DynamicMessage, s: &mut String) {
         first = false;
         s.push_str(field.name());
         s.push(':');
-        compact_value(&field, &field.kind(), value, s);
+        compact_value(&field.kind(), value, s);
     }
     for f in msg.unknown_fields() {
         if !first {
@@ -180,7 +178,7 @@ fn compact_body(msg: &DynamicMessage, s: &mut String) {
     s.push('}');
 }
 
-fn compact_value(field: &FieldDescriptor, kind: &FieldKind, v: &Value, s: &mut String) {
+fn compact_value(kind: &FieldKind, v: &Value, s: &mut String) {
     match v {
         Value::Bool(b) => {
             let _ = write!(s, "{b}");
@@ -225,7 +223,7 @@ fn compact_value(field: &FieldDescriptor, kind: &FieldKind, v: &Value, s: &mut S
                 if i > 0 {
                     s.push_str(", ");
                 }
-                compact_value(field, kind, item, s);
+                compact_value(kind, item, s);
             }
             s.push(']');
         }
@@ -243,7 +241,7 @@ fn compact_value(field: &FieldDescriptor, kind: &FieldKind, v: &Value, s: &mut S
                 }
                 compact_key(k, s);
                 s.push(':');
-                compact_value(field, &vkind, v, s);
+                compact_value(&vkind, v, s);
             }
             s.push('}');
         }

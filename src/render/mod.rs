@@ -37,7 +37,8 @@ impl Filter {
             }
         }
         if let Some(comm) = &self.comm {
-            if !r.meta.as_ref().is_some_and(|m| &m.comm == comm) {
+            let same = r.meta.as_ref().is_some_and(|m| &m.comm == comm);
+            if !same {
                 return false;
             }
         }

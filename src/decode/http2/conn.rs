@@ -1079,10 +1079,9 @@ impl Conn {
         out: &mut dyn FnMut(Record),
     ) {
         ctx.summary.resets += 1;
-        if !self.streams.contains_key(&sid) {
-            self.streams
-                .insert(sid, Stream::new(at.ts, ctx.opts.max_message));
-        }
+        self.streams
+            .entry(sid)
+            .or_insert_with(|| Stream::new(at.ts, ctx.opts.max_message));
         let mut rec = self.base_record(d, Kind::Rst, sid, at.ts, at.meta.clone());
         rec.message = Message::Text(code.name());
         out(rec);

@@ -151,7 +151,7 @@ impl FrameHeader {
             FrameType::HEADERS => (0x2d, self.len > 0, !s0),
             FrameType::PRIORITY => (0, self.len == 5, !s0),
             FrameType::RST_STREAM => (0, self.len == 4, !s0),
-            FrameType::SETTINGS => (0x01, self.len % 6 == 0, s0),
+            FrameType::SETTINGS => (0x01, self.len.is_multiple_of(6), s0),
             FrameType::PUSH_PROMISE => (0x0c, self.len >= 4, !s0),
             FrameType::PING => (0x01, self.len == 8, s0),
             FrameType::GOAWAY => (0, self.len >= 8, s0),
