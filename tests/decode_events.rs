@@ -729,6 +729,8 @@ fn rst_stream_and_goaway() {
     assert_eq!(json[0]["src"], "127.0.0.1:40000");
     assert!(recs[2].flags.names().contains(&"goaway"));
     assert!(recs[3].flags.names().contains(&"incomplete"));
+    // Calls cut by the end of input end at the last time seen on the connection.
+    assert_eq!(recs[3].ts_ns, recs[2].ts_ns);
     assert_eq!(summary.goaways, 1);
     assert_eq!(summary.resets, 1);
     assert_eq!(table::row(&recs[0]).unwrap()[4], "RST");
@@ -850,4 +852,164 @@ fn filters() {
         ..Default::default()
     };
     assert_eq!(recs.iter().filter(|r| f.matches(r)).count(), 2);
+}
+
+#[test]
+fn settings_header_table_size_bounds_size_updates() {
+    let mut run = Run::plain();
+    let mut c = Enc::new();
+    let mut wire = PREFACE.to_vec();
+    // The client lets the server's encoder use an 8 KiB table.
+    wire.extend(settings(&[(1, 8192)]));
+    wire.extend(frame(
+        1,
+        0x5,
+        1,
+        &c.block(&[(":method", "GET"), (":path", "/a")]),
+    ));
+    wire.extend(frame(
+        1,
+        0x5,
+        3,
+        &c.block(&[(":method", "GET"), (":path", "/b")]),
+    ));
+    run.send(Dir::AtoB, &wire);
+    let mut s = Enc::new();
+    let mut block = Vec::new();
+    s.0.update_max_dynamic_size(8192, &mut block).unwrap();
+    block.extend(s.block(&[(":status", "200"), ("x-big", &"v".repeat(5000))]));
+    let mut wire = frame(1, 0x5, 1, &block);
+    // The 5 KiB entry only fits the 8 KiB table: index 62 must still resolve.
+    wire.extend(frame(
+        1,
+        0x5,
+        3,
+        &s.block(&[(":status", "200"), ("x-big", &"v".repeat(5000))]),
+    ));
+    run.send(Dir::BtoA, &wire);
+    let (json, _, summary) = run.finish();
+    assert_eq!(summary.hpack_errors, 0, "{summary:?}");
+    assert_eq!(
+        types(&json),
+        ["REQ:1", "REQ:3", "RESP:1", "END:1", "RESP:3", "END:3"]
+    );
+
+    // Without that SETTINGS, the same update is a decoding error.
+    let mut run = Run::plain();
+    let mut wire = PREFACE.to_vec();
+    wire.extend(frame(
+        1,
+        0x5,
+        1,
+        &Enc::new().block(&[(":method", "GET"), (":path", "/a")]),
+    ));
+    run.send(Dir::AtoB, &wire);
+    run.send(Dir::BtoA, &frame(1, 0x5, 1, &block));
+    let (_, _, summary) = run.finish();
+    assert_eq!(summary.hpack_errors, 1);
+}
+
+#[test]
+fn push_promise_is_decoded_and_keeps_hpack_in_step() {
+    let mut run = Run::plain();
+    let mut c = Enc::new();
+    let mut wire = PREFACE.to_vec();
+    wire.extend(frame(
+        1,
+        0x5,
+        1,
+        &c.block(&[(":method", "GET"), (":path", "/index.html")]),
+    ));
+    run.send(Dir::AtoB, &wire);
+    let mut s = Enc::new();
+    // PUSH_PROMISE (padded) for stream 2, then the pushed response.
+    let mut pp = vec![2u8, 0, 0, 0, 2];
+    pp.extend(s.block(&[
+        (":method", "GET"),
+        (":path", "/style.css"),
+        (":authority", "x"),
+    ]));
+    pp.extend([0, 0]);
+    let mut wire = frame(5, 0x4 | 0x8, 1, &pp);
+    wire.extend(frame(
+        1,
+        0x4,
+        1,
+        &s.block(&[(":status", "200"), ("content-type", "text/html")]),
+    ));
+    wire.extend(frame(0, 0x1, 1, b"<html>"));
+    wire.extend(frame(
+        1,
+        0x4,
+        2,
+        &s.block(&[(":status", "200"), ("content-type", "text/css")]),
+    ));
+    wire.extend(frame(0, 0x1, 2, b"body{}"));
+    run.send(Dir::BtoA, &wire);
+    let (json, _, summary) = run.finish();
+    assert_eq!(summary.hpack_errors, 0);
+    let rows: Vec<String> = json
+        .iter()
+        .map(|j| format!("{} {} {}", j["type"], j["stream"], j["message"]))
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            r#""REQ" 1 "GET /index.html""#,
+            r#""RESP" 1 "200 text/html 6 bytes""#,
+            r#""END" 1 null"#,
+            r#""RESP" 2 "200 text/css 6 bytes""#,
+            r#""END" 2 null"#,
+        ]
+    );
+    assert_eq!(json[3]["method"], "/style.css");
+}
+
+#[test]
+fn connect_prelude_is_followed_into_http2() {
+    let mut run = Run::plain();
+    let mut wire = b"CONNECT backend:443 HTTP/1.1\r\nHost: backend:443\r\n\r\n".to_vec();
+    wire.extend(PREFACE);
+    wire.extend(grpc_request(&mut Enc::new(), 1, "/a.B/C", &[]));
+    wire.extend(frame(0, 0x1, 1, &grpc_msg(0, &pb_string("hi"))));
+    run.send(Dir::AtoB, &wire);
+    let mut wire = b"HTTP/1.1 200 Connection established\r\n\r\n".to_vec();
+    wire.extend(settings(&[]));
+    let mut s = Enc::new();
+    wire.extend(frame(
+        1,
+        0x4,
+        1,
+        &s.block(&[(":status", "200"), ("content-type", "application/grpc")]),
+    ));
+    wire.extend(frame(0, 0, 1, &grpc_msg(0, &pb_string("ho"))));
+    wire.extend(frame(1, 0x5, 1, &s.block(&[("grpc-status", "0")])));
+    run.send(Dir::BtoA, &wire);
+    let (json, _, _) = run.finish();
+    assert_eq!(types(&json), ["REQ:1", "RESP:1", "END:1"]);
+    assert_eq!(json[1]["message"]["@raw"]["1"], "ho");
+}
+
+#[test]
+fn placeholders_are_visible_in_headers() {
+    let opts = DecodeOptions {
+        headers: true,
+        ..Default::default()
+    };
+    let mut run = Run::new(prost_reflect::DescriptorPool::new(), opts, true);
+    let mut c = Enc::new();
+    let _ = c.block(&[("x-seen-before", "yes")]);
+    // Indexed 62 (the entry above), then a fresh literal.
+    let mut block = vec![0xbe];
+    block.extend(c.block(&[(":method", "GET"), (":path", "/p")]));
+    run.send(Dir::AtoB, &frame(1, 0x5, 1, &block));
+    let (_, recs, summary) = run.finish();
+    let h = recs[0].headers.as_ref().unwrap();
+    assert_eq!(
+        h[0],
+        ("<unknown #62>".to_string(), "<unknown #62>".to_string())
+    );
+    assert_eq!(h[2], (":path".to_string(), "/p".to_string()));
+    assert_eq!(summary.unknown_header_fields, 1);
+    assert_eq!(summary.joined_mid_stream, 1);
 }

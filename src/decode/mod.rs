@@ -116,7 +116,8 @@ impl Decoder {
         };
         for id in ids {
             if let Some(mut c) = self.conns.remove(&id) {
-                c.finish(u64::MAX, &mut ctx, out);
+                let ts = c.last_ts();
+                c.finish(ts, &mut ctx, out);
                 if !c.is_http2() {
                     ctx.summary.other_connections += 1;
                 }
@@ -124,8 +125,10 @@ impl Decoder {
         }
     }
 
-    /// Counts for the end-of-file warnings (complete after [`Decoder::finish`]).
+    /// Counts for the end-of-file warnings, including connections still open.
     pub fn summary(&self) -> Summary {
-        self.summary.clone()
+        let mut s = self.summary.clone();
+        s.unknown_header_fields += self.conns.values().map(Conn::unknown_fields).sum::<u64>();
+        s
     }
 }

@@ -181,6 +181,8 @@ pub struct Conn {
     upgrade: Option<Upgrade>,
     counted_http2: bool,
     counted_join: bool,
+    /// Latest capture time seen on the connection.
+    last_ts: u64,
 }
 
 fn ix(d: Dir) -> usize {
@@ -218,7 +220,19 @@ impl Conn {
             upgrade: None,
             counted_http2: false,
             counted_join: false,
+            last_ts: 0,
         }
+    }
+
+    /// Latest capture time seen on the connection (for calls ended by the end of input).
+    pub fn last_ts(&self) -> u64 {
+        self.last_ts
+    }
+
+    /// Header fields that resolved to never-seen table entries, not yet
+    /// added to the summary.
+    pub fn unknown_fields(&self) -> u64 {
+        self.dirs.iter().map(|d| d.hpack.unknown_fields).sum()
     }
 
     /// Whether any direction was recognised as HTTP/2.
@@ -236,6 +250,7 @@ impl Conn {
         ctx: &mut Ctx<'_>,
         out: &mut dyn FnMut(Record),
     ) {
+        self.last_ts = self.last_ts.max(ts);
         let at = At {
             ts,
             meta: meta.cloned(),
