@@ -46,12 +46,18 @@ enum Mode {
     Ignore,
 }
 
-/// A header block waiting for its CONTINUATION frames.
-struct PendingBlock {
+/// Which stream a header block belongs to and what follows it.
+#[derive(Clone, Copy)]
+struct BlockInfo {
     stream: u32,
     end_stream: bool,
     /// Promised stream for PUSH_PROMISE.
     promised: Option<u32>,
+}
+
+/// A header block waiting for its CONTINUATION frames.
+struct PendingBlock {
+    info: BlockInfo,
     block: Vec<u8>,
 }
 
@@ -658,22 +664,25 @@ impl Conn {
                 if let Some(p) = prio {
                     trace!("stream {} priority {:?}", h.stream, p);
                 }
-                let block = PendingBlock {
+                let info = BlockInfo {
                     stream: h.stream,
                     end_stream: h.has(flags::END_STREAM),
                     promised: None,
-                    block: frag.to_vec(),
                 };
-                self.header_fragment(d, block, h.has(flags::END_HEADERS), at, ctx, out);
+                self.header_fragment(d, info, frag, h.has(flags::END_HEADERS), at, ctx, out);
             }),
             FrameType::CONTINUATION => {
                 match self.dirs[d].pending.take() {
                     Some(mut p)
-                        if p.stream == h.stream
+                        if p.info.stream == h.stream
                             && p.block.len() + payload.len() <= MAX_HEADER_BLOCK =>
                     {
                         p.block.extend_from_slice(payload);
-                        self.header_fragment(d, p, h.has(flags::END_HEADERS), at, ctx, out);
+                        if h.has(flags::END_HEADERS) {
+                            self.complete_block(d, p.info, &p.block, at, ctx, out);
+                        } else {
+                            self.dirs[d].pending = Some(p);
+                        }
                     }
                     _ => {
                         // A CONTINUATION without its HEADERS (joined or after a gap).
@@ -683,13 +692,12 @@ impl Conn {
                 Ok(())
             }
             FrameType::PUSH_PROMISE => frame::push_promise(&h, payload).map(|(promised, frag)| {
-                let block = PendingBlock {
+                let info = BlockInfo {
                     stream: h.stream,
                     end_stream: false,
                     promised: Some(promised),
-                    block: frag.to_vec(),
                 };
-                self.header_fragment(d, block, h.has(flags::END_HEADERS), at, ctx, out);
+                self.header_fragment(d, info, frag, h.has(flags::END_HEADERS), at, ctx, out);
             }),
             FrameType::PRIORITY => {
                 frame::priority(&h, payload).map(|p| trace!("stream {} priority {:?}", h.stream, p))
@@ -731,39 +739,57 @@ impl Conn {
         }
     }
 
+    /// A HEADERS or PUSH_PROMISE fragment: decoded at once when it is the whole
+    /// block (no copy), kept for its CONTINUATION frames otherwise.
+    #[allow(clippy::too_many_arguments)]
     fn header_fragment(
         &mut self,
         d: usize,
-        p: PendingBlock,
+        info: BlockInfo,
+        frag: &[u8],
         end_headers: bool,
         at: &At,
         ctx: &mut Ctx<'_>,
         out: &mut dyn FnMut(Record),
     ) {
-        if !end_headers {
-            self.dirs[d].pending = Some(p);
-            return;
+        if end_headers {
+            return self.complete_block(d, info, frag, at, ctx, out);
         }
+        self.dirs[d].pending = Some(PendingBlock {
+            info,
+            block: frag.to_vec(),
+        });
+    }
+
+    fn complete_block(
+        &mut self,
+        d: usize,
+        info: BlockInfo,
+        block: &[u8],
+        at: &At,
+        ctx: &mut Ctx<'_>,
+        out: &mut dyn FnMut(Record),
+    ) {
         let mut fields = Vec::new();
-        let decoded = match self.dirs[d].hpack.decode(&p.block, &mut fields) {
+        let decoded = match self.dirs[d].hpack.decode(block, &mut fields) {
             Ok(()) => true,
             Err(e) => {
-                debug!("conn {} stream {}: {e}", self.id.0, p.stream);
+                debug!("conn {} stream {}: {e}", self.id.0, info.stream);
                 ctx.summary.hpack_errors += 1;
                 self.dirs[d].hpack.reset_unknown();
                 false
             }
         };
         let unknown = fields.iter().any(|f| f.name.starts_with("<unknown #"));
-        match p.promised {
+        match info.promised {
             Some(promised) => self.on_push_promise(promised, &fields, at, ctx),
             None => self.on_headers(
                 d,
-                p.stream,
+                info.stream,
                 fields,
                 decoded,
                 unknown,
-                p.end_stream,
+                info.end_stream,
                 at,
                 ctx,
                 out,
