@@ -1156,3 +1156,61 @@ fn mutated_sessions_chunks_and_gaps_never_panic() {
         "mutated sessions should still decode mostly, got {records} records"
     );
 }
+
+#[test]
+fn bidi_streaming_interleaves_in_capture_order() {
+    let mut run = Run::plain();
+    let (mut c, mut s) = (Enc::new(), Enc::new());
+    let mut wire = PREFACE.to_vec();
+    wire.extend(grpc_request(
+        &mut c,
+        1,
+        "/greet.GreetService/GreetEveryone",
+        &[],
+    ));
+    run.send(Dir::AtoB, &wire);
+    run.send(
+        Dir::BtoA,
+        &frame(
+            1,
+            0x4,
+            1,
+            &s.block(&[(":status", "200"), ("content-type", "application/grpc")]),
+        ),
+    );
+    for name in ["Clement", "Marie", "Test"] {
+        run.send(Dir::AtoB, &frame(0, 0, 1, &grpc_msg(0, &pb_string(name))));
+        run.send(
+            Dir::BtoA,
+            &frame(0, 0, 1, &grpc_msg(0, &pb_string(&format!("Hello {name}!")))),
+        );
+    }
+    run.send(Dir::AtoB, &frame(0, 0x1, 1, &[]));
+    run.send(
+        Dir::BtoA,
+        &frame(1, 0x5, 1, &s.block(&[("grpc-status", "0")])),
+    );
+    let (json, _, _) = run.finish();
+    let rows: Vec<String> = json
+        .iter()
+        .map(|j| {
+            format!(
+                "{} {}",
+                j["type"].as_str().unwrap(),
+                j["message"]["@raw"]["1"].as_str().unwrap_or("-")
+            )
+        })
+        .collect();
+    assert_eq!(
+        rows,
+        [
+            "REQ Clement",
+            "RESP Hello Clement!",
+            "REQ Marie",
+            "RESP Hello Marie!",
+            "REQ Test",
+            "RESP Hello Test!",
+            "END -"
+        ]
+    );
+}
