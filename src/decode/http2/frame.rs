@@ -263,10 +263,9 @@ pub mod setting {
     pub const MAX_FRAME_SIZE: u16 = 5;
 }
 
-/// Finds the first offset in `buf` where a plausible frame header starts and,
-/// when the buffer holds it, is followed by another plausible header or ends
-/// exactly at the end of `buf`. `complete` says no more data will come for this
-/// search, which lets a lone plausible header at the end be accepted.
+/// Finds the first offset in `buf` where a plausible frame header starts and
+/// is followed, when its payload is in `buf`, by another plausible header or
+/// by the exact end of `buf`. `None` means no boundary yet: keep more bytes.
 pub fn find_boundary(buf: &[u8], max_len: u32) -> Option<usize> {
     let last = buf.len().checked_sub(HEADER_LEN)?;
     (0..=last).find(|&at| {
