@@ -1,0 +1,201 @@
+//! The output of the decoders: one [`Record`] per message, call end or reset.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use crate::chunk::ProcMeta;
+use crate::decode::protobuf::RawField;
+use crate::reassembly::ConnId;
+
+/// Which protocol a record belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Proto {
+    Grpc,
+    Http2,
+}
+
+impl Proto {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Proto::Grpc => "grpc",
+            Proto::Http2 => "http2",
+        }
+    }
+}
+
+/// What a record reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// A request message (gRPC) or a request (plain HTTP/2).
+    Req,
+    /// A response message or response.
+    Resp,
+    /// The end of a call: trailers, trailers-only response, or end of input.
+    End,
+    /// RST_STREAM.
+    Rst,
+}
+
+impl Kind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Kind::Req => "REQ",
+            Kind::Resp => "RESP",
+            Kind::End => "END",
+            Kind::Rst => "RST",
+        }
+    }
+}
+
+/// The content of a record.
+#[derive(Clone, Debug)]
+pub enum Message {
+    /// Nothing to show (END rows).
+    None,
+    /// Decoded with the schema.
+    Proto(prost_reflect::DynamicMessage),
+    /// Decoded without a schema, like `protoc --decode_raw`.
+    Raw(Vec<RawField>),
+    /// A one-line text: HTTP summaries, RST error codes, reasons a body was
+    /// not decoded.
+    Text(String),
+}
+
+/// Conditions worth showing next to a record.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags(pub u32);
+
+impl Flags {
+    /// A frame of this message was larger than the advertised SETTINGS_MAX_FRAME_SIZE.
+    pub const OVERSIZED_FRAME: Flags = Flags(1);
+    /// The message was larger than the per-message cap: reported by size only.
+    pub const TOO_LARGE: Flags = Flags(2);
+    /// Bytes of this message or its stream were lost in a capture gap.
+    pub const GAP: Flags = Flags(4);
+    /// Header fields referenced table entries the capture never saw.
+    pub const UNKNOWN_HEADERS: Flags = Flags(8);
+    /// The call had not ended when the input did.
+    pub const INCOMPLETE: Flags = Flags(16);
+    /// The body could not be decoded (bad compression, schema mismatch).
+    pub const UNDECODABLE: Flags = Flags(32);
+    /// The connection went away (GOAWAY) before the call ended.
+    pub const GOAWAY: Flags = Flags(64);
+
+    const NAMES: [(Flags, &'static str); 7] = [
+        (Flags::OVERSIZED_FRAME, "oversized-frame"),
+        (Flags::TOO_LARGE, "too-large"),
+        (Flags::GAP, "gap"),
+        (Flags::UNKNOWN_HEADERS, "unknown-headers"),
+        (Flags::INCOMPLETE, "incomplete"),
+        (Flags::UNDECODABLE, "undecodable"),
+        (Flags::GOAWAY, "goaway"),
+    ];
+
+    pub fn contains(self, f: Flags) -> bool {
+        self.0 & f.0 == f.0
+    }
+
+    pub fn insert(&mut self, f: Flags) {
+        self.0 |= f.0;
+    }
+
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+
+    /// Names of the flags set, e.g. `["gap", "too-large"]`.
+    pub fn names(self) -> Vec<&'static str> {
+        Self::NAMES
+            .iter()
+            .filter(|(f, _)| self.contains(*f))
+            .map(|(_, n)| *n)
+            .collect()
+    }
+}
+
+/// One decoded message, call end or reset, from the sender's point of view.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// Capture time of the last byte of the message, in ns since the epoch.
+    pub ts_ns: u64,
+    pub conn: ConnId,
+    pub proto: Proto,
+    /// The sending process, when the capture recorded it.
+    pub meta: Option<Arc<ProcMeta>>,
+    pub src: SocketAddr,
+    pub dst: SocketAddr,
+    pub kind: Kind,
+    pub stream: u32,
+    /// gRPC path or HTTP `:path`.
+    pub method: Option<String>,
+    /// Full protobuf type name, when the schema knows the method.
+    pub message_type: Option<String>,
+    pub message: Message,
+    /// Message bytes on the wire (gRPC: the length-prefixed payload, still
+    /// compressed; HTTP: body bytes).
+    pub size: Option<u64>,
+    /// Set on END rows when the call ended with trailers.
+    pub grpc_status: Option<u32>,
+    pub grpc_message: Option<String>,
+    /// Set on END rows: from the first request header block to the end.
+    pub duration_us: Option<u64>,
+    /// Header fields of the block that opened this row (with `--headers`).
+    pub headers: Option<Vec<(String, String)>>,
+    pub flags: Flags,
+}
+
+/// Counts for the end-of-file warnings.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Summary {
+    pub connections: u64,
+    pub http2_connections: u64,
+    /// Connections whose HTTP/2 start was not captured.
+    pub joined_mid_stream: u64,
+    /// Connections that were not HTTP/2 (ignored).
+    pub other_connections: u64,
+    /// Header fields that referenced never-seen table entries.
+    pub unknown_header_fields: u64,
+    /// Capture gaps reported by the reassembler.
+    pub gaps: u64,
+    /// Bytes skipped to find the next frame boundary after gaps or at joins.
+    pub resync_skipped_bytes: u64,
+    /// Frames larger than the advertised SETTINGS_MAX_FRAME_SIZE.
+    pub oversized_frames: u64,
+    /// Header blocks that failed to decode.
+    pub hpack_errors: u64,
+    /// Malformed frames (bad padding, short payloads).
+    pub frame_errors: u64,
+    /// Messages reported by size only because of the per-message cap.
+    pub too_large_messages: u64,
+    /// Messages whose body could not be decompressed or decoded.
+    pub undecodable_messages: u64,
+    pub goaways: u64,
+    pub resets: u64,
+}
+
+/// gRPC status code names (grpc/doc/statuscodes.md).
+pub fn grpc_status_name(code: u32) -> String {
+    const NAMES: [&str; 17] = [
+        "OK",
+        "CANCELLED",
+        "UNKNOWN",
+        "INVALID_ARGUMENT",
+        "DEADLINE_EXCEEDED",
+        "NOT_FOUND",
+        "ALREADY_EXISTS",
+        "PERMISSION_DENIED",
+        "RESOURCE_EXHAUSTED",
+        "FAILED_PRECONDITION",
+        "ABORTED",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "INTERNAL",
+        "UNAVAILABLE",
+        "DATA_LOSS",
+        "UNAUTHENTICATED",
+    ];
+    match NAMES.get(code as usize) {
+        Some(n) => (*n).to_string(),
+        None => format!("STATUS_{code}"),
+    }
+}
