@@ -88,10 +88,12 @@ fn print_report(report: &MergeReport) {
             _ => eprintln!("{note}"),
         }
     }
+    let dropped_any = !dropped_imports.is_empty();
     for (import, n) in dropped_imports {
-        eprintln!(
-            "dropped import {import} from {n} files: no file has that name (the types they use are imported from the files defining them)"
-        );
+        eprintln!("dropped import {import} from {n} files: no file has that name");
+    }
+    if dropped_any {
+        eprintln!("(types those files use are imported from the files defining them)");
     }
     if report.duplicates > 0 {
         eprintln!("{} identical copies dropped", report.duplicates);
@@ -178,7 +180,8 @@ fn load_any(path: &Path) -> anyhow::Result<DescriptorPool> {
                 // Not a set: maybe a binary in a format we do not sniff.
                 Err(set_err) => binary_pool(path).map_err(|_| {
                     anyhow::anyhow!(
-                        "{}: not a protoset ({set_err}), a pcapng capture or a binary with descriptors",
+                        "{}: not a protoset ({set_err}), a pcapng capture \
+                         or a binary with descriptors",
                         path.display()
                     )
                 }),

@@ -34,10 +34,12 @@ const MAX_DESCRIPTOR: usize = 16 << 20;
 const MAX_NAME: usize = 1024;
 
 /// Start of a gzip member using deflate, the only method gzip defines.
-static GZIP_MAGIC: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?-u)\x1f\x8b\x08").unwrap());
+static GZIP_MAGIC: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?-u)\x1f\x8b\x08").expect("gzip magic regex"));
 
 /// The end of a `.proto` file name.
-static PROTO_SUFFIX: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"(?-u)\.proto").unwrap());
+static PROTO_SUFFIX: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"(?-u)\.proto").expect(".proto regex"));
 
 /// How a descriptor was stored in the binary.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -436,20 +436,22 @@ fn merge_message(
             }),
             (None, None) => {
                 let mut field = field.clone();
-                if let Some(oneof) = field.oneof_index {
-                    let oneof_name = b
-                        .oneof_decl
-                        .get(oneof as usize)
-                        .map(|o| o.name().to_owned());
-                    field.oneof_index =
-                        oneof_name.map(|n| match a.oneof_decl.iter().position(|o| o.name() == n) {
+                // The oneof is named in `b`; find (or add) the same one in `a`.
+                let decl = field
+                    .oneof_index
+                    .and_then(|i| usize::try_from(i).ok())
+                    .and_then(|i| b.oneof_decl.get(i))
+                    .cloned();
+                field.oneof_index =
+                    decl.map(
+                        |d| match a.oneof_decl.iter().position(|o| o.name == d.name) {
                             Some(i) => i as i32,
                             None => {
-                                a.oneof_decl.push(b.oneof_decl[oneof as usize].clone());
+                                a.oneof_decl.push(d);
                                 a.oneof_decl.len() as i32 - 1
                             }
-                        });
-                }
+                        },
+                    );
                 a.field.push(field);
             }
         }
@@ -792,9 +794,11 @@ mod tests {
         let (set, report) = build_set(vec![a, b, gogo]).unwrap();
         assert_eq!(names(&set), ["google/protobuf/any.proto"]);
         assert_eq!(set.file[0].message_type[0].field.len(), 2);
-        assert!(report.notes.iter().any(|n| matches!(n,
-            MergeNote::Merged { variants: 3, names, .. } if names.contains(&"descriptor.proto".to_string()))),
-            "{report:?}");
+        let merged_gogo = report.notes.iter().any(|n| {
+            matches!(n, MergeNote::Merged { variants: 3, names, .. }
+                if names.iter().any(|n| n == "descriptor.proto"))
+        });
+        assert!(merged_gogo, "{report:?}");
     }
 
     #[test]

@@ -501,6 +501,28 @@ mod tests {
     }
 
     #[test]
+    fn collector_reads_each_binary_once() {
+        // This test binary embeds the built-in set (include_bytes!), whose
+        // files are raw FileDescriptorProtos: it describes itself.
+        let pid = std::process::id();
+        let mut collector = Collector::new();
+        let id = exe_id(pid).unwrap();
+        assert!(collector.first_sight(id));
+        assert!(!collector.first_sight(exe_id(pid).unwrap()));
+        collector.add(extract_from_pid(pid).unwrap());
+        let (set, _) = collector.set().unwrap();
+        assert!(set
+            .file
+            .iter()
+            .any(|f| f.package() == "containerd.services.tasks.v1"));
+        let err = exe_id(u32::MAX).unwrap_err().to_string();
+        assert!(
+            err.starts_with(&format!("/proc/{}/exe: ", u32::MAX)),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn bad_embedded_payloads_are_errors() {
         assert!(matches!(
             decode_embedded(b"XXXX"),
