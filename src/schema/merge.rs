@@ -630,7 +630,7 @@ fn resolve_imports(
             None => {
                 report.notes.push(MergeNote::FileDropped {
                     file: file.name().to_owned(),
-                    reason: format!("type {name} is defined in no file found"),
+                    reason: format!("type {name} is defined in none of the files found"),
                 });
                 return None;
             }

@@ -210,6 +210,15 @@ pub fn builtin_bytes() -> &'static [u8] {
     BUILTIN_BYTES
 }
 
+/// The method a gRPC path (`/containerd.services.namespaces.v1.Namespaces/Get`)
+/// names, if `pool` knows it.
+pub fn find_method(pool: &DescriptorPool, path: &str) -> Option<prost_reflect::MethodDescriptor> {
+    let (service, method) = path.strip_prefix('/').unwrap_or(path).rsplit_once('/')?;
+    pool.get_service_by_name(service)?
+        .methods()
+        .find(|m| m.name() == method)
+}
+
 /// How strictly [`layer`] treats files that do not load.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Source {
@@ -421,10 +430,7 @@ mod tests {
     #[test]
     fn builtin_resolves_containerd_methods_and_events() {
         let pool = builtin();
-        let svc = pool
-            .get_service_by_name("containerd.services.namespaces.v1.Namespaces")
-            .unwrap();
-        let get = svc.methods().find(|m| m.name() == "Get").unwrap();
+        let get = find_method(&pool, "/containerd.services.namespaces.v1.Namespaces/Get").unwrap();
         assert_eq!(
             get.input().full_name(),
             "containerd.services.namespaces.v1.GetNamespaceRequest"
