@@ -25,6 +25,45 @@ pub enum Command {
     Record(RecordArgs),
     /// Decode pcap/pcapng captures through HTTP/2, HPACK, gRPC and protobuf.
     Decode(DecodeArgs),
+    /// Extract protobuf schemas from Go binaries, and list what a schema source holds.
+    Schema {
+        #[command(subcommand)]
+        command: SchemaCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum SchemaCommand {
+    /// Write the .proto descriptors embedded in Go binaries as a FileDescriptorSet
+    /// (the format of protoc --include_imports --descriptor_set_out and grpcurl -protoset).
+    Extract(SchemaExtractArgs),
+    /// List the gRPC services and methods, with request and response types, in a
+    /// protoset, a capture written by `record`, or a binary.
+    List(SchemaListArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SchemaExtractArgs {
+    /// Go binaries to scan (e.g. /usr/bin/containerd /usr/sbin/dockerd).
+    #[arg(value_name = "BINARY", required = true)]
+    pub binaries: Vec<PathBuf>,
+
+    /// Output file (`-` for stdout).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// Keep only files of this package or packages below it (`containerd.services`
+    /// keeps `containerd.services.tasks.v1`), and what they import. Repeatable.
+    #[arg(long = "package", value_name = "PACKAGE")]
+    pub packages: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SchemaListArgs {
+    /// A protoset, a pcapng capture written by `record`, or a binary.
+    /// Without one, the built-in schemas are listed.
+    #[arg(value_name = "FILE")]
+    pub file: Option<PathBuf>,
 }
 
 /// How the kernel side hooks the send path.

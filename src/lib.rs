@@ -14,3 +14,4 @@ pub mod logger;
 pub mod pcapng;
 pub mod reassembly;
 pub mod render;
+pub mod schema;
