@@ -49,9 +49,7 @@ impl Enc {
         let mut out = Vec::new();
         let f = 0x1 | 0x2 | 0x4 | 0x10;
         for (n, v) in fields {
-            self.0
-                .encode((n.as_bytes().to_vec(), v.as_bytes().to_vec(), f), &mut out)
-                .unwrap();
+            self.0.encode((n.as_bytes().to_vec(), v.as_bytes().to_vec(), f), &mut out).unwrap();
         }
         out
     }
@@ -100,42 +98,24 @@ impl Run {
         r
     }
     fn plain() -> Run {
-        Run::new(
-            prost_reflect::DescriptorPool::new(),
-            DecodeOptions::default(),
-            false,
-        )
+        Run::new(prost_reflect::DescriptorPool::new(), DecodeOptions::default(), false)
     }
     fn send(&mut self, dir: Dir, data: &[u8]) {
         self.ts += 1_000_000;
-        let meta = if dir == Dir::AtoB {
-            self.client_meta.clone()
-        } else {
-            self.server_meta.clone()
-        };
+        let meta =
+            if dir == Dir::AtoB { self.client_meta.clone() } else { self.server_meta.clone() };
         let recs = &mut self.recs;
         self.dec.on_event(
-            StreamEvent::Data {
-                conn: ConnId(0),
-                dir,
-                ts_ns: self.ts,
-                data,
-                meta: meta.as_ref(),
-            },
+            StreamEvent::Data { conn: ConnId(0), dir, ts_ns: self.ts, data, meta: meta.as_ref() },
             &mut |x| recs.push(x),
         );
     }
     fn gap(&mut self, dir: Dir, len: u64) {
         let recs = &mut self.recs;
-        self.dec.on_event(
-            StreamEvent::Gap {
-                conn: ConnId(0),
-                dir,
-                ts_ns: self.ts,
-                len,
-            },
-            &mut |x| recs.push(x),
-        );
+        self.dec
+            .on_event(StreamEvent::Gap { conn: ConnId(0), dir, ts_ns: self.ts, len }, &mut |x| {
+                recs.push(x)
+            });
     }
     fn finish(mut self) -> (Vec<Value>, Vec<Record>, Summary) {
         let recs = &mut self.recs;
@@ -146,10 +126,7 @@ impl Run {
             r.render(rec).unwrap();
         }
         let text = String::from_utf8(r.into_inner()).unwrap();
-        let json = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let json = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
         (json, self.recs, self.dec.summary())
     }
 }
@@ -164,9 +141,7 @@ fn settings(pairs: &[(u16, u32)]) -> Vec<u8> {
 }
 
 fn types(json: &[Value]) -> Vec<String> {
-    json.iter()
-        .map(|j| format!("{}:{}", j["type"].as_str().unwrap(), j["stream"]))
-        .collect()
+    json.iter().map(|j| format!("{}:{}", j["type"].as_str().unwrap(), j["stream"])).collect()
 }
 
 const SCHEMA: &str = r#"
@@ -187,10 +162,7 @@ service GreetService {
 fn schema() -> prost_reflect::DescriptorPool {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("greet.proto");
-    std::fs::File::create(&path)
-        .unwrap()
-        .write_all(SCHEMA.as_bytes())
-        .unwrap();
+    std::fs::File::create(&path).unwrap().write_all(SCHEMA.as_bytes()).unwrap();
     let set = protox::compile([&path], [dir.path()]).unwrap();
     prost_reflect::DescriptorPool::from_file_descriptor_set(set).unwrap()
 }
@@ -224,12 +196,7 @@ fn unary(run: &mut Run, path: &str, req: &[u8], resp: &[u8]) {
         &s.block(&[(":status", "200"), ("content-type", "application/grpc")]),
     ));
     wire.extend(frame(0, 0, 1, &grpc_msg(0, resp)));
-    wire.extend(frame(
-        1,
-        0x5,
-        1,
-        &s.block(&[("grpc-status", "0"), ("grpc-message", "")]),
-    ));
+    wire.extend(frame(1, 0x5, 1, &s.block(&[("grpc-status", "0"), ("grpc-message", "")])));
     run.send(Dir::BtoA, &wire);
 }
 
@@ -246,12 +213,7 @@ fn unary_with_schema_json_and_table() {
     );
     let (json, recs, summary) = run.finish();
     assert_eq!(types(&json), ["REQ:1", "RESP:1", "END:1"]);
-    let keys: Vec<&str> = json[2]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
+    let keys: Vec<&str> = json[2].as_object().unwrap().keys().map(String::as_str).collect();
     let mut want = vec![
         "ts",
         "conn",
@@ -276,11 +238,7 @@ fn unary_with_schema_json_and_table() {
     got.sort();
     want.sort();
     assert_eq!(got, want);
-    assert_eq!(
-        json[0].as_object().unwrap().len(),
-        15,
-        "non-END rows have no END keys"
-    );
+    assert_eq!(json[0].as_object().unwrap().len(), 15, "non-END rows have no END keys");
     assert_eq!(json[0]["proto"], "grpc");
     assert_eq!(json[0]["comm"], "dockerd");
     assert_eq!(json[0]["pid"], 100);
@@ -293,10 +251,7 @@ fn unary_with_schema_json_and_table() {
     assert_eq!(json[1]["message"]["result"], "Hello Clement");
     assert_eq!(json[2]["grpc_status"], 0);
     assert_eq!(json[2]["duration_us"], 1000);
-    assert!(json[0]["ts"]
-        .as_str()
-        .unwrap()
-        .starts_with("2023-11-14T22:13:20.001000000"));
+    assert!(json[0]["ts"].as_str().unwrap().starts_with("2023-11-14T22:13:20.001000000"));
     assert_eq!(summary.http2_connections, 1);
     assert_eq!(summary.joined_mid_stream, 0);
 
@@ -311,21 +266,9 @@ fn unary_with_schema_json_and_table() {
     let cols: Vec<&str> = lines[1].split_whitespace().collect();
     assert_eq!(
         cols[..7],
-        [
-            "dockerd",
-            "100",
-            "101",
-            "200",
-            "REQ",
-            "1",
-            "/greet.GreetService/Greet"
-        ]
+        ["dockerd", "100", "101", "200", "REQ", "1", "/greet.GreetService/Greet"]
     );
-    assert!(
-        lines[1].ends_with(r#"GreetRequest{name:"Clement"}"#),
-        "{}",
-        lines[1]
-    );
+    assert!(lines[1].ends_with(r#"GreetRequest{name:"Clement"}"#), "{}", lines[1]);
     assert!(lines[2].ends_with(r#"GreetResponse{result:"Hello Clement"}"#));
 
     // Cut to the terminal width.
@@ -338,12 +281,7 @@ fn unary_with_schema_json_and_table() {
 #[test]
 fn raw_decode_without_schema_and_endpoints_in_table() {
     let mut run = Run::plain();
-    unary(
-        &mut run,
-        "/greet.GreetService/Greet",
-        &pb_string("Clement"),
-        &pb_string("Hello"),
-    );
+    unary(&mut run, "/greet.GreetService/Greet", &pb_string("Clement"), &pb_string("Hello"));
     let (json, recs, _) = run.finish();
     assert_eq!(json[0]["message"]["@raw"]["1"], "Clement");
     assert!(json[0]["message_type"].is_null());
@@ -385,8 +323,7 @@ fn server_streaming_gzip_split_and_joined_messages() {
     let mut body = Vec::new();
     for i in 0..4 {
         let mut g = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        g.write_all(&pb_string(&format!("Hello Clement, number {i}")))
-            .unwrap();
+        g.write_all(&pb_string(&format!("Hello Clement, number {i}"))).unwrap();
         body.extend(grpc_msg(1, &g.finish().unwrap()));
     }
     // Messages 0 and 1 in one frame plus half of 2; the rest in 3-byte frames.
@@ -395,20 +332,11 @@ fn server_streaming_gzip_split_and_joined_messages() {
     for chunk in body[cut..].chunks(3) {
         run.send(Dir::BtoA, &frame(0, 0, 1, chunk));
     }
-    run.send(
-        Dir::BtoA,
-        &frame(1, 0x5, 1, &s.block(&[("grpc-status", "0")])),
-    );
+    run.send(Dir::BtoA, &frame(1, 0x5, 1, &s.block(&[("grpc-status", "0")])));
     let (json, _, _) = run.finish();
-    assert_eq!(
-        types(&json),
-        ["REQ:1", "RESP:1", "RESP:1", "RESP:1", "RESP:1", "END:1"]
-    );
+    assert_eq!(types(&json), ["REQ:1", "RESP:1", "RESP:1", "RESP:1", "RESP:1", "END:1"]);
     for i in 0..4 {
-        assert_eq!(
-            json[1 + i]["message"]["result"],
-            format!("Hello Clement, number {i}")
-        );
+        assert_eq!(json[1 + i]["message"]["result"], format!("Hello Clement, number {i}"));
     }
 }
 
@@ -430,12 +358,8 @@ fn deflate_request_and_client_streaming() {
     }
     wire.extend(frame(0, 0x1, 1, &[]));
     run.send(Dir::AtoB, &wire);
-    let mut wire = frame(
-        1,
-        0x4,
-        1,
-        &s.block(&[(":status", "200"), ("content-type", "application/grpc")]),
-    );
+    let mut wire =
+        frame(1, 0x4, 1, &s.block(&[(":status", "200"), ("content-type", "application/grpc")]));
     wire.extend(frame(0, 0, 1, &grpc_msg(0, &pb_string("Hello all"))));
     wire.extend(frame(1, 0x5, 1, &s.block(&[("grpc-status", "0")])));
     run.send(Dir::BtoA, &wire);
@@ -453,12 +377,7 @@ fn trailers_only_error_is_an_err_row() {
     let mut run = Run::plain();
     let (mut c, mut s) = (Enc::new(), Enc::new());
     let mut wire = PREFACE.to_vec();
-    wire.extend(grpc_request(
-        &mut c,
-        1,
-        "/containerd.services.containers.v1.Containers/Get",
-        &[],
-    ));
+    wire.extend(grpc_request(&mut c, 1, "/containerd.services.containers.v1.Containers/Get", &[]));
     wire.extend(frame(0, 0x1, 1, &grpc_msg(0, &pb_string("abc"))));
     run.send(Dir::AtoB, &wire);
     let block = s.block(&[
@@ -474,10 +393,7 @@ fn trailers_only_error_is_an_err_row() {
     assert_eq!(json[1]["grpc_message"], "container \"abc\": not found");
     let cells = table::row(&recs[1]).unwrap();
     assert_eq!(cells[4], "ERR");
-    assert_eq!(
-        cells[7],
-        "NOT_FOUND: container \\\"abc\\\": not found".replace("\\\"", "\"")
-    );
+    assert_eq!(cells[7], "NOT_FOUND: container \\\"abc\\\": not found".replace("\\\"", "\""));
 }
 
 #[test]
@@ -509,10 +425,7 @@ fn continuation_padding_priority_and_oversized_frames() {
         1,
         0x4,
         1,
-        &s.block(&[
-            (":status", "200"),
-            ("content-type", "application/octet-stream"),
-        ]),
+        &s.block(&[(":status", "200"), ("content-type", "application/octet-stream")]),
     );
     // A padded DATA frame of 70,000 bytes, above the default 16,384.
     let mut data = vec![10u8];
@@ -528,10 +441,7 @@ fn continuation_padding_priority_and_oversized_frames() {
     assert_eq!(json[0]["proto"], "http2");
     assert_eq!(json[0]["message"], "GET /tata");
     assert_eq!(json[0]["method"], "/tata");
-    assert_eq!(
-        json[1]["message"],
-        "200 application/octet-stream 70000 bytes"
-    );
+    assert_eq!(json[1]["message"], "200 application/octet-stream 70000 bytes");
     assert_eq!(json[1]["size"], 70_000);
     assert!(recs[1].flags.names().contains(&"oversized-frame"));
     assert_eq!(summary.oversized_frames, 1);
@@ -542,10 +452,7 @@ fn continuation_padding_priority_and_oversized_frames() {
 fn headers_option_keeps_continuation_fields() {
     let mut run = Run::new(
         prost_reflect::DescriptorPool::new(),
-        DecodeOptions {
-            headers: true,
-            ..Default::default()
-        },
+        DecodeOptions { headers: true, ..Default::default() },
         false,
     );
     let mut c = Enc::new();
@@ -556,41 +463,25 @@ fn headers_option_keeps_continuation_fields() {
     run.send(Dir::AtoB, &wire);
     let (_, recs, _) = run.finish();
     let h = recs[0].headers.as_ref().unwrap();
-    assert!(
-        h.contains(&("x-custom".to_string(), "v1".to_string())),
-        "{h:?}"
-    );
+    assert!(h.contains(&("x-custom".to_string(), "v1".to_string())), "{h:?}");
     let j = to_json(&recs[0], true);
     assert_eq!(j["headers"][2], serde_json::json!(["x-custom", "v1"]));
 }
 
 #[test]
 fn mid_stream_join_shows_placeholders() {
-    let mut run = Run::new(
-        prost_reflect::DescriptorPool::new(),
-        DecodeOptions::default(),
-        true,
-    );
+    let mut run = Run::new(prost_reflect::DescriptorPool::new(), DecodeOptions::default(), true);
     let (mut c, mut s) = (Enc::new(), Enc::new());
     // What happened before the capture: the first call filled both tables.
     let _ = grpc_request(&mut c, 1, "/greet.GreetService/Greet", &[("x-trace", "t1")]);
     let _ = s.block(&[(":status", "200"), ("content-type", "application/grpc")]);
     // Captured: a bit of a frame, then the second call, reusing those entries.
     let mut wire = vec![0x6f, 0x72, 0x6c];
-    wire.extend(grpc_request(
-        &mut c,
-        3,
-        "/greet.GreetService/Greet",
-        &[("x-trace", "t2")],
-    ));
+    wire.extend(grpc_request(&mut c, 3, "/greet.GreetService/Greet", &[("x-trace", "t2")]));
     wire.extend(frame(0, 0x1, 3, &grpc_msg(0, &pb_string("Marie"))));
     run.send(Dir::AtoB, &wire);
-    let mut wire = frame(
-        1,
-        0x4,
-        3,
-        &s.block(&[(":status", "200"), ("content-type", "application/grpc")]),
-    );
+    let mut wire =
+        frame(1, 0x4, 3, &s.block(&[(":status", "200"), ("content-type", "application/grpc")]));
     wire.extend(frame(0, 0, 3, &grpc_msg(0, &pb_string("Hello Marie"))));
     wire.extend(frame(1, 0x5, 3, &s.block(&[("grpc-status", "0")])));
     run.send(Dir::BtoA, &wire);
@@ -612,22 +503,12 @@ fn gap_resyncs_at_next_frame_and_invents_nothing() {
     let mut run = Run::plain();
     let (mut c, mut s) = (Enc::new(), Enc::new());
     let mut wire = PREFACE.to_vec();
-    wire.extend(grpc_request(
-        &mut c,
-        1,
-        "/greet.GreetService/GreetMany",
-        &[],
-    ));
+    wire.extend(grpc_request(&mut c, 1, "/greet.GreetService/GreetMany", &[]));
     wire.extend(frame(0, 0x1, 1, &grpc_msg(0, &pb_string("Clement"))));
     run.send(Dir::AtoB, &wire);
     run.send(
         Dir::BtoA,
-        &frame(
-            1,
-            0x4,
-            1,
-            &s.block(&[(":status", "200"), ("content-type", "application/grpc")]),
-        ),
+        &frame(1, 0x4, 1, &s.block(&[(":status", "200"), ("content-type", "application/grpc")])),
     );
     let m0 = frame(0, 0, 1, &grpc_msg(0, &pb_string("number 0")));
     let m1 = frame(0, 0, 1, &grpc_msg(0, &pb_string("number 1")));
@@ -657,11 +538,7 @@ fn gap_resyncs_at_next_frame_and_invents_nothing() {
 
 #[test]
 fn h2c_upgrade_follows_into_http2() {
-    let mut run = Run::new(
-        prost_reflect::DescriptorPool::new(),
-        DecodeOptions::default(),
-        true,
-    );
+    let mut run = Run::new(prost_reflect::DescriptorPool::new(), DecodeOptions::default(), true);
     let req = b"GET /robots.txt HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n\r\n";
     let mut wire = req.to_vec();
     wire.extend(PREFACE);
@@ -671,12 +548,7 @@ fn h2c_upgrade_follows_into_http2() {
     let mut wire =
         b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n".to_vec();
     wire.extend(settings(&[]));
-    wire.extend(frame(
-        1,
-        0x4,
-        1,
-        &s.block(&[(":status", "200"), ("content-type", "text/plain")]),
-    ));
+    wire.extend(frame(1, 0x4, 1, &s.block(&[(":status", "200"), ("content-type", "text/plain")])));
     wire.extend(frame(0, 0x1, 1, b"User-agent: *\n"));
     run.send(Dir::BtoA, &wire);
     let mut c = Enc::new();
@@ -694,15 +566,9 @@ fn h2c_upgrade_follows_into_http2() {
             ]),
         ),
     );
-    run.send(
-        Dir::BtoA,
-        &frame(1, 0x5, 3, &s.block(&[(":status", "404")])),
-    );
+    run.send(Dir::BtoA, &frame(1, 0x5, 3, &s.block(&[(":status", "404")])));
     let (json, _, summary) = run.finish();
-    assert_eq!(
-        types(&json),
-        ["REQ:1", "RESP:1", "END:1", "REQ:3", "RESP:3", "END:3"]
-    );
+    assert_eq!(types(&json), ["REQ:1", "RESP:1", "END:1", "REQ:3", "RESP:3", "END:3"]);
     assert_eq!(json[0]["message"], "GET /robots.txt");
     assert_eq!(json[1]["message"], "200 text/plain 14 bytes");
     assert_eq!(json[3]["message"], "GET /humans.txt");
@@ -734,10 +600,7 @@ fn rst_stream_and_goaway() {
     assert_eq!(summary.goaways, 1);
     assert_eq!(summary.resets, 1);
     assert_eq!(table::row(&recs[0]).unwrap()[4], "RST");
-    assert!(
-        table::row(&recs[1]).is_none(),
-        "END rows without error are hidden in the table"
-    );
+    assert!(table::row(&recs[1]).is_none(), "END rows without error are hidden in the table");
 }
 
 #[test]
@@ -777,17 +640,9 @@ fn any_with_containerd_style_type_url_is_expanded() {
 
 #[test]
 fn message_cap_reports_size_only() {
-    let opts = DecodeOptions {
-        max_message: 16,
-        ..Default::default()
-    };
+    let opts = DecodeOptions { max_message: 16, ..Default::default() };
     let mut run = Run::new(prost_reflect::DescriptorPool::new(), opts, false);
-    unary(
-        &mut run,
-        "/a.B/C",
-        &pb_string("short"),
-        &pb_string(&"x".repeat(100)),
-    );
+    unary(&mut run, "/a.B/C", &pb_string("short"), &pb_string(&"x".repeat(100)));
     let (json, recs, summary) = run.finish();
     assert_eq!(json[0]["message"]["@raw"]["1"], "short");
     assert_eq!(json[1]["size"], 102);
@@ -809,10 +664,7 @@ fn server_settings_before_preface_and_non_http2_ignored() {
     assert_eq!(summary.http2_connections, 1);
 
     let mut run = Run::plain();
-    run.send(
-        Dir::AtoB,
-        b"\x00\x01binary protocol that is not http/2 at all",
-    );
+    run.send(Dir::AtoB, b"\x00\x01binary protocol that is not http/2 at all");
     run.send(Dir::BtoA, b"reply");
     let (json, _, summary) = run.finish();
     assert!(json.is_empty());
@@ -824,33 +676,16 @@ fn filters() {
     let mut run = Run::new(schema(), DecodeOptions::default(), false);
     run.client_meta = Some(meta("dockerd", 100));
     run.server_meta = Some(meta("containerd", 200));
-    unary(
-        &mut run,
-        "/greet.GreetService/Greet",
-        &pb_string("a"),
-        &pb_string("b"),
-    );
+    unary(&mut run, "/greet.GreetService/Greet", &pb_string("a"), &pb_string("b"));
     let (_, recs, _) = run.finish();
-    let f = Filter {
-        method: Some(regex::Regex::new("Greet$").unwrap()),
-        ..Default::default()
-    };
+    let f = Filter { method: Some(regex::Regex::new("Greet$").unwrap()), ..Default::default() };
     assert_eq!(recs.iter().filter(|r| f.matches(r)).count(), 3);
-    let f = Filter {
-        method: Some(regex::Regex::new("^/other").unwrap()),
-        ..Default::default()
-    };
+    let f = Filter { method: Some(regex::Regex::new("^/other").unwrap()), ..Default::default() };
     assert_eq!(recs.iter().filter(|r| f.matches(r)).count(), 0);
-    let f = Filter {
-        comm: Some("dockerd".into()),
-        ..Default::default()
-    };
+    let f = Filter { comm: Some("dockerd".into()), ..Default::default() };
     assert_eq!(recs.iter().filter(|r| f.matches(r)).count(), 1);
     // --pid matches the sender or its peer: 300 is containerd's peer.
-    let f = Filter {
-        pid: Some(300),
-        ..Default::default()
-    };
+    let f = Filter { pid: Some(300), ..Default::default() };
     assert_eq!(recs.iter().filter(|r| f.matches(r)).count(), 2);
 }
 
@@ -861,18 +696,8 @@ fn settings_header_table_size_bounds_size_updates() {
     let mut wire = PREFACE.to_vec();
     // The client lets the server's encoder use an 8 KiB table.
     wire.extend(settings(&[(1, 8192)]));
-    wire.extend(frame(
-        1,
-        0x5,
-        1,
-        &c.block(&[(":method", "GET"), (":path", "/a")]),
-    ));
-    wire.extend(frame(
-        1,
-        0x5,
-        3,
-        &c.block(&[(":method", "GET"), (":path", "/b")]),
-    ));
+    wire.extend(frame(1, 0x5, 1, &c.block(&[(":method", "GET"), (":path", "/a")])));
+    wire.extend(frame(1, 0x5, 3, &c.block(&[(":method", "GET"), (":path", "/b")])));
     run.send(Dir::AtoB, &wire);
     let mut s = Enc::new();
     let mut block = Vec::new();
@@ -880,29 +705,16 @@ fn settings_header_table_size_bounds_size_updates() {
     block.extend(s.block(&[(":status", "200"), ("x-big", &"v".repeat(5000))]));
     let mut wire = frame(1, 0x5, 1, &block);
     // The 5 KiB entry only fits the 8 KiB table: index 62 must still resolve.
-    wire.extend(frame(
-        1,
-        0x5,
-        3,
-        &s.block(&[(":status", "200"), ("x-big", &"v".repeat(5000))]),
-    ));
+    wire.extend(frame(1, 0x5, 3, &s.block(&[(":status", "200"), ("x-big", &"v".repeat(5000))])));
     run.send(Dir::BtoA, &wire);
     let (json, _, summary) = run.finish();
     assert_eq!(summary.hpack_errors, 0, "{summary:?}");
-    assert_eq!(
-        types(&json),
-        ["REQ:1", "REQ:3", "RESP:1", "END:1", "RESP:3", "END:3"]
-    );
+    assert_eq!(types(&json), ["REQ:1", "REQ:3", "RESP:1", "END:1", "RESP:3", "END:3"]);
 
     // Without that SETTINGS, the same update is a decoding error.
     let mut run = Run::plain();
     let mut wire = PREFACE.to_vec();
-    wire.extend(frame(
-        1,
-        0x5,
-        1,
-        &Enc::new().block(&[(":method", "GET"), (":path", "/a")]),
-    ));
+    wire.extend(frame(1, 0x5, 1, &Enc::new().block(&[(":method", "GET"), (":path", "/a")])));
     run.send(Dir::AtoB, &wire);
     run.send(Dir::BtoA, &frame(1, 0x5, 1, &block));
     let (_, _, summary) = run.finish();
@@ -914,44 +726,23 @@ fn push_promise_is_decoded_and_keeps_hpack_in_step() {
     let mut run = Run::plain();
     let mut c = Enc::new();
     let mut wire = PREFACE.to_vec();
-    wire.extend(frame(
-        1,
-        0x5,
-        1,
-        &c.block(&[(":method", "GET"), (":path", "/index.html")]),
-    ));
+    wire.extend(frame(1, 0x5, 1, &c.block(&[(":method", "GET"), (":path", "/index.html")])));
     run.send(Dir::AtoB, &wire);
     let mut s = Enc::new();
     // PUSH_PROMISE (padded) for stream 2, then the pushed response.
     let mut pp = vec![2u8, 0, 0, 0, 2];
-    pp.extend(s.block(&[
-        (":method", "GET"),
-        (":path", "/style.css"),
-        (":authority", "x"),
-    ]));
+    pp.extend(s.block(&[(":method", "GET"), (":path", "/style.css"), (":authority", "x")]));
     pp.extend([0, 0]);
     let mut wire = frame(5, 0x4 | 0x8, 1, &pp);
-    wire.extend(frame(
-        1,
-        0x4,
-        1,
-        &s.block(&[(":status", "200"), ("content-type", "text/html")]),
-    ));
+    wire.extend(frame(1, 0x4, 1, &s.block(&[(":status", "200"), ("content-type", "text/html")])));
     wire.extend(frame(0, 0x1, 1, b"<html>"));
-    wire.extend(frame(
-        1,
-        0x4,
-        2,
-        &s.block(&[(":status", "200"), ("content-type", "text/css")]),
-    ));
+    wire.extend(frame(1, 0x4, 2, &s.block(&[(":status", "200"), ("content-type", "text/css")])));
     wire.extend(frame(0, 0x1, 2, b"body{}"));
     run.send(Dir::BtoA, &wire);
     let (json, _, summary) = run.finish();
     assert_eq!(summary.hpack_errors, 0);
-    let rows: Vec<String> = json
-        .iter()
-        .map(|j| format!("{} {} {}", j["type"], j["stream"], j["message"]))
-        .collect();
+    let rows: Vec<String> =
+        json.iter().map(|j| format!("{} {} {}", j["type"], j["stream"], j["message"])).collect();
     assert_eq!(
         rows,
         [
@@ -992,10 +783,7 @@ fn connect_prelude_is_followed_into_http2() {
 
 #[test]
 fn placeholders_are_visible_in_headers() {
-    let opts = DecodeOptions {
-        headers: true,
-        ..Default::default()
-    };
+    let opts = DecodeOptions { headers: true, ..Default::default() };
     let mut run = Run::new(prost_reflect::DescriptorPool::new(), opts, true);
     let mut c = Enc::new();
     let _ = c.block(&[("x-seen-before", "yes")]);
@@ -1005,10 +793,7 @@ fn placeholders_are_visible_in_headers() {
     run.send(Dir::AtoB, &frame(1, 0x5, 1, &block));
     let (_, recs, summary) = run.finish();
     let h = recs[0].headers.as_ref().unwrap();
-    assert_eq!(
-        h[0],
-        ("<unknown #62>".to_string(), "<unknown #62>".to_string())
-    );
+    assert_eq!(h[0], ("<unknown #62>".to_string(), "<unknown #62>".to_string()));
     assert_eq!(h[2], (":path".to_string(), "/p".to_string()));
     assert_eq!(summary.unknown_header_fields, 1);
     assert_eq!(summary.joined_mid_stream, 1);
@@ -1036,12 +821,8 @@ fn session() -> (Vec<u8>, Vec<u8>) {
     up.extend(settings(&[(1, 8192), (5, 32768)]));
     let mut down = settings(&[(4, 65535)]);
     for id in (1..40).step_by(2) {
-        let headers = grpc_request(
-            &mut c,
-            id,
-            &format!("/svc.S/M{}", id % 5),
-            &[("grpc-encoding", "gzip")],
-        );
+        let headers =
+            grpc_request(&mut c, id, &format!("/svc.S/M{}", id % 5), &[("grpc-encoding", "gzip")]);
         let block = &headers[9..];
         let (a, b) = block.split_at(block.len() / 2);
         up.extend(frame(1, 0x8, id, &[&[1u8][..], a, &[0]].concat()));
@@ -1056,12 +837,7 @@ fn session() -> (Vec<u8>, Vec<u8>) {
             &s.block(&[(":status", "200"), ("content-type", "application/grpc")]),
         ));
         for k in 0..3 {
-            down.extend(frame(
-                0,
-                0,
-                id,
-                &grpc_msg(0, &pb_string(&format!("resp {id}.{k}"))),
-            ));
+            down.extend(frame(0, 0, id, &grpc_msg(0, &pb_string(&format!("resp {id}.{k}")))));
         }
         if id % 7 == 0 {
             down.extend(frame(3, 0, id, &2u32.to_be_bytes()));
@@ -1070,10 +846,7 @@ fn session() -> (Vec<u8>, Vec<u8>) {
                 1,
                 0x5,
                 id,
-                &s.block(&[
-                    ("grpc-status", &(id % 3).to_string()),
-                    ("grpc-message", "x%20y"),
-                ]),
+                &s.block(&[("grpc-status", &(id % 3).to_string()), ("grpc-message", "x%20y")]),
             ));
         }
     }
@@ -1113,10 +886,7 @@ fn mutated_sessions_chunks_and_gaps_never_panic() {
         let mid = round % 3 == 0;
         let mut run = Run::new(
             prost_reflect::DescriptorPool::new(),
-            DecodeOptions {
-                max_message: 64,
-                headers: true,
-            },
+            DecodeOptions { max_message: 64, headers: true },
             mid,
         );
         let mut streams = [up.clone(), down.clone()];
@@ -1151,10 +921,7 @@ fn mutated_sessions_chunks_and_gaps_never_panic() {
         }
         records += recs.len();
     }
-    assert!(
-        records > 1000,
-        "mutated sessions should still decode mostly, got {records} records"
-    );
+    assert!(records > 1000, "mutated sessions should still decode mostly, got {records} records");
 }
 
 #[test]
@@ -1162,34 +929,18 @@ fn bidi_streaming_interleaves_in_capture_order() {
     let mut run = Run::plain();
     let (mut c, mut s) = (Enc::new(), Enc::new());
     let mut wire = PREFACE.to_vec();
-    wire.extend(grpc_request(
-        &mut c,
-        1,
-        "/greet.GreetService/GreetEveryone",
-        &[],
-    ));
+    wire.extend(grpc_request(&mut c, 1, "/greet.GreetService/GreetEveryone", &[]));
     run.send(Dir::AtoB, &wire);
     run.send(
         Dir::BtoA,
-        &frame(
-            1,
-            0x4,
-            1,
-            &s.block(&[(":status", "200"), ("content-type", "application/grpc")]),
-        ),
+        &frame(1, 0x4, 1, &s.block(&[(":status", "200"), ("content-type", "application/grpc")])),
     );
     for name in ["Clement", "Marie", "Test"] {
         run.send(Dir::AtoB, &frame(0, 0, 1, &grpc_msg(0, &pb_string(name))));
-        run.send(
-            Dir::BtoA,
-            &frame(0, 0, 1, &grpc_msg(0, &pb_string(&format!("Hello {name}!")))),
-        );
+        run.send(Dir::BtoA, &frame(0, 0, 1, &grpc_msg(0, &pb_string(&format!("Hello {name}!")))));
     }
     run.send(Dir::AtoB, &frame(0, 0x1, 1, &[]));
-    run.send(
-        Dir::BtoA,
-        &frame(1, 0x5, 1, &s.block(&[("grpc-status", "0")])),
-    );
+    run.send(Dir::BtoA, &frame(1, 0x5, 1, &s.block(&[("grpc-status", "0")])));
     let (json, _, _) = run.finish();
     let rows: Vec<String> = json
         .iter()

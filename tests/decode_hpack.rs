@@ -7,21 +7,13 @@ use dockersnoop::decode::hpack::{Field, HeaderDecoder, DEFAULT_TABLE_SIZE};
 use serde_json::Value;
 
 fn testdata(rel: &str) -> PathBuf {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/testdata/hpack")
-        .join(rel);
-    assert!(
-        p.exists(),
-        "test data missing: {} (shared/ must sit beside the crate)",
-        p.display()
-    );
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/testdata/hpack").join(rel);
+    assert!(p.exists(), "test data missing: {} (shared/ must sit beside the crate)", p.display());
     p
 }
 
 fn hex(s: &str) -> Vec<u8> {
-    (0..s.len() / 2)
-        .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-        .collect()
+    (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
 }
 
 fn expected(headers: &Value) -> Vec<Field> {
@@ -30,10 +22,7 @@ fn expected(headers: &Value) -> Vec<Field> {
         .unwrap()
         .iter()
         .flat_map(|h| h.as_object().unwrap().iter())
-        .map(|(k, v)| Field {
-            name: k.clone(),
-            value: v.as_str().unwrap().to_string(),
-        })
+        .map(|(k, v)| Field { name: k.clone(), value: v.as_str().unwrap().to_string() })
         .collect()
 }
 
@@ -74,15 +63,10 @@ fn hpack_test_case_stories() {
         .collect();
     dirs.sort();
     for dir in dirs {
-        let mut files: Vec<_> = std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .collect();
+        let mut files: Vec<_> =
+            std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
         files.sort();
-        for f in files
-            .into_iter()
-            .filter(|f| f.extension().is_some_and(|e| e == "json"))
-        {
+        for f in files.into_iter().filter(|f| f.extension().is_some_and(|e| e == "json")) {
             let v: Value = serde_json::from_slice(&std::fs::read(&f).unwrap()).unwrap();
             match run_story(v["cases"].as_array().unwrap()) {
                 Ok(n) => blocks += n,
@@ -90,12 +74,7 @@ fn hpack_test_case_stories() {
             }
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} stories failed, first: {}",
-        failures.len(),
-        failures[0]
-    );
+    assert!(failures.is_empty(), "{} stories failed, first: {}", failures.len(), failures[0]);
     assert_eq!(blocks, 47_142, "block count of the corpus changed");
 }
 
@@ -118,17 +97,13 @@ fn rfc7541_appendix_c() {
             if let Some(size) = c["header_table_size"].as_u64() {
                 d.set_max_allowed(size as u32);
             }
-            d.decode(&hex(c["wire"].as_str().unwrap()), &mut Vec::new())
-                .unwrap();
+            d.decode(&hex(c["wire"].as_str().unwrap()), &mut Vec::new()).unwrap();
             let table = expected(&c["dynamic_table_after"]);
             for (i, entry) in table.iter().enumerate() {
                 let mut probe = Vec::new();
                 let idx = 62 + i;
-                let block: Vec<u8> = if idx < 127 {
-                    vec![0x80 | idx as u8]
-                } else {
-                    vec![0xff, (idx - 127) as u8]
-                };
+                let block: Vec<u8> =
+                    if idx < 127 { vec![0x80 | idx as u8] } else { vec![0xff, (idx - 127) as u8] };
                 d.decode(&block, &mut probe).unwrap();
                 assert_eq!(&probe[0], entry, "{}: entry {idx}", s["description"]);
             }
@@ -186,22 +161,13 @@ impl Rng {
 fn random_and_mutated_blocks_never_panic() {
     // Seeds: real blocks from one story of each encoder kind.
     let mut seeds = Vec::new();
-    for enc in [
-        "nghttp2",
-        "go-hpack",
-        "python-hpack",
-        "haskell-http2-linear-huffman",
-    ] {
+    for enc in ["nghttp2", "go-hpack", "python-hpack", "haskell-http2-linear-huffman"] {
         let v: Value = serde_json::from_slice(
             &std::fs::read(testdata(&format!("hpack-test-case/{enc}/story_00.json"))).unwrap(),
         )
         .unwrap();
         seeds.extend(
-            v["cases"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|c| hex(c["wire"].as_str().unwrap())),
+            v["cases"].as_array().unwrap().iter().map(|c| hex(c["wire"].as_str().unwrap())),
         );
     }
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
@@ -235,12 +201,6 @@ fn random_and_mutated_blocks_never_panic() {
             d = HeaderDecoder::new(DEFAULT_TABLE_SIZE);
         }
     }
-    assert_eq!(
-        d.caught_panics, 0,
-        "the inner decoder panicked: the guard missed a case"
-    );
-    assert!(
-        errors > 10_000,
-        "mutations should produce errors, got {errors}"
-    );
+    assert_eq!(d.caught_panics, 0, "the inner decoder panicked: the guard missed a case");
+    assert!(errors > 10_000, "mutations should produce errors, got {errors}");
 }

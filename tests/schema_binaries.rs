@@ -73,21 +73,15 @@ for f in fds.file:
         for m in s.methods:
             print(f"{s.full_name}/{m.name} {m.input_type.full_name}")
 "#;
-    let out = Command::new(PYTHON)
-        .args(["-c", script])
-        .arg(protoset)
-        .output()
-        .expect("run python3");
+    let out =
+        Command::new(PYTHON).args(["-c", script]).arg(protoset).output().expect("run python3");
     assert!(
         out.status.success(),
         "python3 could not load {}: {} (is python3-protobuf installed? scripts/setup --test)",
         protoset.display(),
         String::from_utf8_lossy(&out.stderr)
     );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .collect()
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
 }
 
 #[test]
@@ -98,31 +92,16 @@ fn containerd_and_dockerd_yield_every_service() {
 
     let pool = DescriptorPool::from_file_descriptor_set(set.clone()).unwrap();
     for service in CONTAINERD_SERVICES {
-        assert!(
-            pool.get_service_by_name(service).is_some(),
-            "{service} missing"
-        );
+        assert!(pool.get_service_by_name(service).is_some(), "{service} missing");
     }
     // The two CRI api.proto files are both kept, under names from their packages.
     let renamed: Vec<_> = report.renamed().collect();
-    assert!(
-        renamed.contains(&("api.proto", "runtime/v1/api.proto")),
-        "{renamed:?}"
-    );
-    assert!(
-        renamed.contains(&("api.proto", "runtime/v1alpha2/api.proto")),
-        "{renamed:?}"
-    );
+    assert!(renamed.contains(&("api.proto", "runtime/v1/api.proto")), "{renamed:?}");
+    assert!(renamed.contains(&("api.proto", "runtime/v1alpha2/api.proto")), "{renamed:?}");
     // Variants of the well-known types are merged into one file each.
-    let anys = set
-        .file
-        .iter()
-        .filter(|f| f.name() == "google/protobuf/any.proto")
-        .count();
+    let anys = set.file.iter().filter(|f| f.name() == "google/protobuf/any.proto").count();
     assert_eq!(anys, 1);
-    assert!(pool
-        .get_message_by_name("containerd.events.TaskExit")
-        .is_some());
+    assert!(pool.get_message_by_name("containerd.events.TaskExit").is_some());
 }
 
 #[test]
@@ -142,10 +121,7 @@ fn extracted_protoset_loads_in_python_and_lists() {
     let methods = python_methods(&out);
     for service in CONTAINERD_SERVICES {
         let prefix = format!("{service}/");
-        assert!(
-            methods.iter().any(|m| m.starts_with(&prefix)),
-            "python sees no {service}"
-        );
+        assert!(methods.iter().any(|m| m.starts_with(&prefix)), "python sees no {service}");
     }
     assert!(methods.contains(
         &"containerd.services.namespaces.v1.Namespaces/Get \
@@ -155,28 +131,16 @@ fn extracted_protoset_loads_in_python_and_lists() {
 
     let list = dockersnoop(&["schema", "list", out_s]);
     let text = String::from_utf8_lossy(&list.stdout);
-    assert!(
-        text.contains("containerd.services.tasks.v1.Tasks/Create"),
-        "{text}"
-    );
-    assert!(
-        text.contains("stream containerd.services.events.v1.Envelope"),
-        "{text}"
-    );
+    assert!(text.contains("containerd.services.tasks.v1.Tasks/Create"), "{text}");
+    assert!(text.contains("stream containerd.services.events.v1.Envelope"), "{text}");
 }
 
 #[test]
 fn list_reads_binaries_directly() {
     let list = dockersnoop(&["schema", "list", require(CONTAINERD).to_str().unwrap()]);
     let text = String::from_utf8_lossy(&list.stdout);
-    assert!(
-        text.contains("/containerd.services.tasks.v1.Tasks/Create "),
-        "{text}"
-    );
-    assert!(
-        text.contains("/runtime.v1alpha2.RuntimeService/RunPodSandbox "),
-        "{text}"
-    );
+    assert!(text.contains("/containerd.services.tasks.v1.Tasks/Create "), "{text}");
+    assert!(text.contains("/runtime.v1alpha2.RuntimeService/RunPodSandbox "), "{text}");
 }
 
 #[test]
@@ -190,10 +154,7 @@ fn extract_from_a_binary_without_descriptors_says_so() {
         .unwrap();
     assert!(!res.status.success());
     let err = String::from_utf8_lossy(&res.stderr);
-    assert!(
-        err.contains("/bin/sh: no protobuf descriptors found"),
-        "{err}"
-    );
+    assert!(err.contains("/bin/sh: no protobuf descriptors found"), "{err}");
     assert!(!out.exists());
 }
 
@@ -207,10 +168,7 @@ fn builtin_loads_in_python() {
         "runtime.v1.RuntimeService/RunPodSandbox",
         "runtime.v1alpha2.RuntimeService/RunPodSandbox",
     ] {
-        assert!(
-            methods.iter().any(|m| m.starts_with(needed)),
-            "python sees no {needed}"
-        );
+        assert!(methods.iter().any(|m| m.starts_with(needed)), "python sees no {needed}");
     }
 }
 
@@ -246,17 +204,10 @@ fn builtin_is_what_the_extractor_makes_of_containerd() {
     .to_vec();
     let fresh = schema::filter_packages(&set, &packages);
     let builtin = FileDescriptorSet::decode(schema::builtin_bytes()).unwrap();
-    let names = |s: &FileDescriptorSet| {
-        s.file
-            .iter()
-            .map(|f| f.name().to_owned())
-            .collect::<Vec<_>>()
-    };
+    let names =
+        |s: &FileDescriptorSet| s.file.iter().map(|f| f.name().to_owned()).collect::<Vec<_>>();
     assert_eq!(names(&fresh), names(&builtin), "run scripts/gen-protos");
-    assert!(
-        fresh == builtin,
-        "protos/ differs from a fresh extraction: run scripts/gen-protos"
-    );
+    assert!(fresh == builtin, "protos/ differs from a fresh extraction: run scripts/gen-protos");
 }
 
 #[test]
@@ -274,12 +225,7 @@ fn list_reads_the_schema_embedded_in_a_capture() {
         pcapng.extend(vec![0; pad]);
         pcapng.extend(total.to_le_bytes());
     };
-    let shb = [
-        &0x1a2b3c4du32.to_le_bytes()[..],
-        &[1, 0, 0, 0],
-        &(-1i64).to_le_bytes(),
-    ]
-    .concat();
+    let shb = [&0x1a2b3c4du32.to_le_bytes()[..], &[1, 0, 0, 0], &(-1i64).to_le_bytes()].concat();
     block(0x0a0d0d0a, &shb);
     block(
         schema::CUSTOM_BLOCK_COPYABLE,
@@ -290,8 +236,5 @@ fn list_reads_the_schema_embedded_in_a_capture() {
     std::fs::write(&path, pcapng).unwrap();
     let list = dockersnoop(&["schema", "list", path.to_str().unwrap()]);
     let text = String::from_utf8_lossy(&list.stdout);
-    assert!(
-        text.contains("/containerd.services.tasks.v1.Tasks/Create "),
-        "{text}"
-    );
+    assert!(text.contains("/containerd.services.tasks.v1.Tasks/Create "), "{text}");
 }

@@ -143,19 +143,11 @@ pub fn decompress(
     let mut out = Vec::new();
     let limit = cap as u64 + 1;
     let (name, res) = match enc.trim().to_ascii_lowercase().as_str() {
-        "gzip" => (
-            "gzip",
-            flate2::read::GzDecoder::new(body)
-                .take(limit)
-                .read_to_end(&mut out),
-        ),
+        "gzip" => ("gzip", flate2::read::GzDecoder::new(body).take(limit).read_to_end(&mut out)),
         // gRPC's "deflate" is the zlib format (RFC 1950).
-        "deflate" => (
-            "deflate",
-            flate2::read::ZlibDecoder::new(body)
-                .take(limit)
-                .read_to_end(&mut out),
-        ),
+        "deflate" => {
+            ("deflate", flate2::read::ZlibDecoder::new(body).take(limit).read_to_end(&mut out))
+        }
         "identity" => return Ok(body.to_vec()),
         other => return Err(DecompressError::Unsupported(other.to_string())),
     };
@@ -197,14 +189,7 @@ mod tests {
         let mut a = Assembler::new(4);
         let mut out = Vec::new();
         a.feed(&framed(b"too long"), &mut out);
-        assert_eq!(
-            out,
-            vec![Message {
-                compressed: false,
-                len: 8,
-                body: None
-            }]
-        );
+        assert_eq!(out, vec![Message { compressed: false, len: 8, body: None }]);
     }
 
     #[test]
@@ -220,10 +205,7 @@ mod tests {
         let zl = z.finish().unwrap();
         assert_eq!(decompress(Some("deflate"), &zl, 100).unwrap(), b"abc");
         assert!(decompress(Some("gzip"), b"junk", 100).is_err());
-        assert!(matches!(
-            decompress(Some("gzip"), &gz, 2),
-            Err(DecompressError::TooLarge(2))
-        ));
+        assert!(matches!(decompress(Some("gzip"), &gz, 2), Err(DecompressError::TooLarge(2))));
         assert!(decompress(Some("snappy"), &gz, 100).is_err());
     }
 }

@@ -183,17 +183,10 @@ impl HeaderDecoder {
             if let Some(k) = placeholder(name) {
                 self.unknown_fields += 1;
                 let label = format!("<unknown #{}>", 62 + k as u32);
-                let value = if value.is_empty() {
-                    label.clone()
-                } else {
-                    lossy(value)
-                };
+                let value = if value.is_empty() { label.clone() } else { lossy(value) };
                 fields.push(Field { name: label, value });
             } else {
-                fields.push(Field {
-                    name: lossy(name),
-                    value: lossy(value),
-                });
+                fields.push(Field { name: lossy(name), value: lossy(value) });
             }
         }
         Ok(())
@@ -280,10 +273,7 @@ fn check_block(block: &[u8], max_size: u32, huff: &mut Vec<HuffString>) -> Resul
                 return Err(HpackError::MisplacedSizeUpdate(start));
             }
             if size > max_size {
-                return Err(HpackError::SizeUpdateTooLarge {
-                    size,
-                    max: max_size,
-                });
+                return Err(HpackError::SizeUpdateTooLarge { size, max: max_size });
             }
             pos = next;
             continue;
@@ -296,21 +286,13 @@ fn check_block(block: &[u8], max_size: u32, huff: &mut Vec<HuffString>) -> Resul
             let (range, h) = read_string(block, pos)?;
             pos = range.end;
             if h {
-                huff.push(HuffString {
-                    field,
-                    is_name: true,
-                    range,
-                });
+                huff.push(HuffString { field, is_name: true, range });
             }
         }
         let (range, h) = read_string(block, pos)?;
         pos = range.end;
         if h {
-            huff.push(HuffString {
-                field,
-                is_name: false,
-                range,
-            });
+            huff.push(HuffString { field, is_name: false, range });
         }
         field += 1;
     }
@@ -322,9 +304,7 @@ mod tests {
     use super::*;
 
     fn hex(s: &str) -> Vec<u8> {
-        (0..s.len() / 2)
-            .map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap())
-            .collect()
+        (0..s.len() / 2).map(|i| u8::from_str_radix(&s[2 * i..2 * i + 2], 16).unwrap()).collect()
     }
 
     #[test]
@@ -341,15 +321,8 @@ mod tests {
     fn rfc_c_4_1_huffman_request() {
         let mut d = HeaderDecoder::new(DEFAULT_TABLE_SIZE);
         let mut f = Vec::new();
-        d.decode(&hex("828684418cf1e3c2e5f23a6ba0ab90f4ff"), &mut f)
-            .unwrap();
-        assert_eq!(
-            f[3],
-            Field {
-                name: ":authority".into(),
-                value: "www.example.com".into()
-            }
-        );
+        d.decode(&hex("828684418cf1e3c2e5f23a6ba0ab90f4ff"), &mut f).unwrap();
+        assert_eq!(f[3], Field { name: ":authority".into(), value: "www.example.com".into() });
     }
 
     #[test]
@@ -358,24 +331,11 @@ mod tests {
         let mut f = Vec::new();
         // Indexed 63 (0xbf), then a literal without indexing whose name is
         // dynamic index 62 (4-bit prefix: 0x0f 0x2f), value "v".
-        d.decode(&[0xbf, 0x0f, 0x2f, 0x01, b'v', 0x82], &mut f)
-            .unwrap();
+        d.decode(&[0xbf, 0x0f, 0x2f, 0x01, b'v', 0x82], &mut f).unwrap();
         assert_eq!(f[0].name, "<unknown #63>");
         assert_eq!(f[0].value, "<unknown #63>");
-        assert_eq!(
-            f[1],
-            Field {
-                name: "<unknown #62>".into(),
-                value: "v".into()
-            }
-        );
-        assert_eq!(
-            f[2],
-            Field {
-                name: ":method".into(),
-                value: "GET".into()
-            }
-        );
+        assert_eq!(f[1], Field { name: "<unknown #62>".into(), value: "v".into() });
+        assert_eq!(f[2], Field { name: ":method".into(), value: "GET".into() });
         assert_eq!(d.unknown_fields, 2);
     }
 
@@ -384,15 +344,8 @@ mod tests {
         let mut d = HeaderDecoder::joined(DEFAULT_TABLE_SIZE);
         let mut f = Vec::new();
         // Literal with indexing "a: b", then index 62 (that entry) and 63 (old 62).
-        d.decode(&[0x40, 1, b'a', 1, b'b', 0xbe, 0xbf], &mut f)
-            .unwrap();
-        assert_eq!(
-            f[1],
-            Field {
-                name: "a".into(),
-                value: "b".into()
-            }
-        );
+        d.decode(&[0x40, 1, b'a', 1, b'b', 0xbe, 0xbf], &mut f).unwrap();
+        assert_eq!(f[1], Field { name: "a".into(), value: "b".into() });
         assert_eq!(f[2].name, "<unknown #62>");
     }
 }

@@ -3,24 +3,18 @@
 //! [`Decoder`] consumes the reassembler's [`StreamEvent`]s and hands out one
 //! [`Record`] per message, call end or reset.
 
+mod cmd;
 pub mod grpc;
 pub mod hpack;
 pub mod http2;
 pub mod protobuf;
 pub mod record;
 
-use std::collections::HashMap;
-use std::process::ExitCode;
-
-use crate::cli::DecodeArgs;
 use crate::reassembly::{ConnId, StreamEvent};
+pub use cmd::run;
 use http2::conn::{Conn, Ctx};
 pub use record::{Flags, Kind, Message, Proto, Record, Summary};
-
-/// Runs `dockersnoop decode`.
-pub fn run(_args: &DecodeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("decode: not built yet")
-}
+use std::collections::HashMap;
 
 /// How the decoder works.
 #[derive(Clone, Debug)]
@@ -33,10 +27,7 @@ pub struct DecodeOptions {
 
 impl Default for DecodeOptions {
     fn default() -> Self {
-        DecodeOptions {
-            max_message: 64 << 20,
-            headers: false,
-        }
+        DecodeOptions { max_message: 64 << 20, headers: false }
     }
 }
 
@@ -52,39 +43,18 @@ impl Decoder {
     /// A decoder using `pool` for message types; an empty pool means every
     /// message is decoded raw.
     pub fn new(pool: prost_reflect::DescriptorPool, opts: DecodeOptions) -> Decoder {
-        Decoder {
-            pool,
-            opts,
-            conns: HashMap::new(),
-            summary: Summary::default(),
-        }
+        Decoder { pool, opts, conns: HashMap::new(), summary: Summary::default() }
     }
 
     /// Handles one event of the reassembler.
     pub fn on_event(&mut self, ev: StreamEvent<'_>, out: &mut dyn FnMut(Record)) {
-        let mut ctx = Ctx {
-            pool: &self.pool,
-            opts: &self.opts,
-            summary: &mut self.summary,
-        };
+        let mut ctx = Ctx { pool: &self.pool, opts: &self.opts, summary: &mut self.summary };
         match ev {
-            StreamEvent::Open {
-                conn,
-                a,
-                b,
-                mid_stream,
-                ..
-            } => {
+            StreamEvent::Open { conn, a, b, mid_stream, .. } => {
                 ctx.summary.connections += 1;
                 self.conns.insert(conn, Conn::new(conn, a, b, mid_stream));
             }
-            StreamEvent::Data {
-                conn,
-                dir,
-                ts_ns,
-                data,
-                meta,
-            } => {
+            StreamEvent::Data { conn, dir, ts_ns, data, meta } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.on_data(dir, ts_ns, data, meta, &mut ctx, out);
                 }
@@ -109,11 +79,7 @@ impl Decoder {
     pub fn finish(&mut self, out: &mut dyn FnMut(Record)) {
         let mut ids: Vec<ConnId> = self.conns.keys().copied().collect();
         ids.sort_unstable();
-        let mut ctx = Ctx {
-            pool: &self.pool,
-            opts: &self.opts,
-            summary: &mut self.summary,
-        };
+        let mut ctx = Ctx { pool: &self.pool, opts: &self.opts, summary: &mut self.summary };
         for id in ids {
             if let Some(mut c) = self.conns.remove(&id) {
                 let ts = c.last_ts();

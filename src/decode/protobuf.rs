@@ -71,9 +71,7 @@ fn raw_fields(
     let mut out = Vec::new();
     while *pos < buf.len() {
         let key = varint(buf, pos)?;
-        let number = u32::try_from(key >> 3)
-            .ok()
-            .filter(|n| *n > 0 && *n < 1 << 29)?;
+        let number = u32::try_from(key >> 3).ok().filter(|n| *n > 0 && *n < 1 << 29)?;
         let value = match key & 7 {
             0 => RawValue::Varint(varint(buf, pos)?),
             1 => {
@@ -123,8 +121,7 @@ fn guess_bytes(b: &[u8], depth: usize) -> RawValue {
 }
 
 fn is_printable(s: &str) -> bool {
-    s.chars()
-        .all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
+    s.chars().all(|c| !c.is_control() || matches!(c, '\n' | '\r' | '\t'))
 }
 
 /// Decodes with the schema; `None` if the bytes do not fit the type.
@@ -339,10 +336,7 @@ pub fn to_json(msg: &DynamicMessage) -> Json {
     }
     let mut obj = JsonMap::new();
     for (field, value) in msg.fields() {
-        obj.insert(
-            field.json_name().to_string(),
-            json_value(&field.kind(), value),
-        );
+        obj.insert(field.json_name().to_string(), json_value(&field.kind(), value));
     }
     Json::Object(obj)
 }
@@ -501,10 +495,7 @@ mod tests {
         let f = decode_raw(&[0x0b, 0x10, 5, 0x0c]).unwrap();
         assert_eq!(
             f[0].value,
-            RawValue::Group(vec![RawField {
-                number: 2,
-                value: RawValue::Varint(5)
-            }])
+            RawValue::Group(vec![RawField { number: 2, value: RawValue::Varint(5) }])
         );
         assert!(decode_raw(&[0x0b, 0x10, 5]).is_none());
     }

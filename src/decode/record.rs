@@ -105,11 +105,7 @@ impl Flags {
 
     /// Names of the flags set, e.g. `["gap", "too-large"]`.
     pub fn names(self) -> Vec<&'static str> {
-        Self::NAMES
-            .iter()
-            .filter(|(f, _)| self.contains(*f))
-            .map(|(_, n)| *n)
-            .collect()
+        Self::NAMES.iter().filter(|(f, _)| self.contains(*f)).map(|(_, n)| *n).collect()
     }
 }
 

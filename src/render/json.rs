@@ -75,12 +75,7 @@ pub fn to_json(r: &Record, with_headers: bool) -> Value {
         o.insert("duration_us".into(), json!(r.duration_us));
     }
     if with_headers {
-        let h: Vec<Value> = r
-            .headers
-            .iter()
-            .flatten()
-            .map(|(k, v)| json!([k, v]))
-            .collect();
+        let h: Vec<Value> = r.headers.iter().flatten().map(|(k, v)| json!([k, v])).collect();
         o.insert("headers".into(), Value::Array(h));
     }
     Value::Object(o)
@@ -92,10 +87,7 @@ mod tests {
 
     #[test]
     fn timestamps() {
-        assert_eq!(
-            rfc3339(1_700_000_000_123_456_789),
-            "2023-11-14T22:13:20.123456789Z"
-        );
+        assert_eq!(rfc3339(1_700_000_000_123_456_789), "2023-11-14T22:13:20.123456789Z");
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00.000000000Z");
     }
 }

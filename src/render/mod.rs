@@ -28,11 +28,7 @@ impl Filter {
             }
         }
         if let Some(pid) = self.pid {
-            if !r
-                .meta
-                .as_ref()
-                .is_some_and(|m| m.pid == pid || m.peer_pid == Some(pid))
-            {
+            if !r.meta.as_ref().is_some_and(|m| m.pid == pid || m.peer_pid == Some(pid)) {
                 return false;
             }
         }

@@ -14,9 +14,7 @@ use crate::decode::record::grpc_status_name;
 use crate::decode::{Kind, Message, Record};
 
 /// Column headings, in order.
-const COLUMNS: [&str; 8] = [
-    "COMM", "PID", "TID", "PEER", "TYPE", "STREAM", "METHOD", "MESSAGE",
-];
+const COLUMNS: [&str; 8] = ["COMM", "PID", "TID", "PEER", "TYPE", "STREAM", "METHOD", "MESSAGE"];
 /// Starting widths; a column grows when a value is wider (later rows shift).
 const MIN_WIDTHS: [usize; 7] = [8, 6, 6, 6, 4, 6, 20];
 
@@ -34,13 +32,7 @@ impl<W: Write> TableRenderer<W> {
     /// `width`: the terminal width rows are cut to, `None` for `--full`.
     /// `headers`: print header fields under each row (`--headers`).
     pub fn new(out: W, width: Option<usize>, headers: bool) -> Self {
-        TableRenderer {
-            out,
-            width,
-            widths: MIN_WIDTHS,
-            header_done: false,
-            headers,
-        }
+        TableRenderer { out, width, widths: MIN_WIDTHS, header_done: false, headers }
     }
 
     /// Writes one record; END rows of calls that ended well are not shown.
@@ -116,15 +108,9 @@ pub fn row(r: &Record) -> Option<[String; 8]> {
             m.comm.clone(),
             m.pid.to_string(),
             m.tid.to_string(),
-            m.peer_pid
-                .map_or_else(|| "-".to_string(), |p| p.to_string()),
+            m.peer_pid.map_or_else(|| "-".to_string(), |p| p.to_string()),
         ),
-        None => (
-            "-".to_string(),
-            r.src.to_string(),
-            "-".to_string(),
-            r.dst.to_string(),
-        ),
+        None => ("-".to_string(), r.src.to_string(), "-".to_string(), r.dst.to_string()),
     };
     let mut message = message;
     let flags = r.flags.names();

@@ -54,10 +54,7 @@ pub fn sniff(head: &[u8]) -> Kind {
 
 /// Opens `path`, transparently decompressing zstd and gzip.
 pub fn open(path: &Path) -> Result<Box<dyn Read>, SchemaError> {
-    let err = |error| SchemaError::Read {
-        path: path.into(),
-        error,
-    };
+    let err = |error| SchemaError::Read { path: path.into(), error };
     let mut file = File::open(path).map_err(err)?;
     let mut magic = [0u8; 4];
     let n = read_full(&mut file, &mut magic).map_err(err)?;
@@ -90,11 +87,7 @@ pub fn embedded_sets(path: &Path) -> Result<Vec<Vec<u8>>, SchemaError> {
 
 /// Walks the blocks of a pcapng stream and decodes our schema blocks.
 pub fn embedded_sets_from(mut r: impl Read, path: &Path) -> Result<Vec<Vec<u8>>, SchemaError> {
-    let bad = |offset: u64, what: String| SchemaError::Capture {
-        path: path.into(),
-        offset,
-        what,
-    };
+    let bad = |offset: u64, what: String| SchemaError::Capture { path: path.into(), offset, what };
     let mut sets = Vec::new();
     let mut offset = 0u64;
     let mut big_endian = false;
@@ -166,12 +159,8 @@ mod tests {
     /// A little-endian pcapng: SHB, our schema block, another custom block.
     fn capture(payload: &[u8]) -> Vec<u8> {
         let mut out = Vec::new();
-        let shb_body = [
-            &0x1a2b3c4du32.to_le_bytes()[..],
-            &[1, 0, 0, 0],
-            &(-1i64).to_le_bytes(),
-        ]
-        .concat();
+        let shb_body =
+            [&0x1a2b3c4du32.to_le_bytes()[..], &[1, 0, 0, 0], &(-1i64).to_le_bytes()].concat();
         let block = |out: &mut Vec<u8>, t: u32, body: &[u8]| {
             let pad = (4 - body.len() % 4) % 4;
             let total = (12 + body.len() + pad) as u32;
@@ -182,24 +171,14 @@ mod tests {
             out.extend(total.to_le_bytes());
         };
         block(&mut out, 0x0a0d0d0a, &shb_body);
-        block(
-            &mut out,
-            0x0bad,
-            &[&PEN.to_le_bytes()[..], payload].concat(),
-        );
-        block(
-            &mut out,
-            0x0bad,
-            &[&1234u32.to_le_bytes()[..], b"other"].concat(),
-        );
+        block(&mut out, 0x0bad, &[&PEN.to_le_bytes()[..], payload].concat());
+        block(&mut out, 0x0bad, &[&1234u32.to_le_bytes()[..], b"other"].concat());
         out
     }
 
     #[test]
     fn finds_schema_blocks() {
-        let set = FileDescriptorSet {
-            file: vec![sample("a.proto", "a", "A")],
-        };
+        let set = FileDescriptorSet { file: vec![sample("a.proto", "a", "A")] };
         let bytes = capture(&encode_embedded(&set).unwrap());
         let sets = embedded_sets_from(bytes.as_slice(), Path::new("x.pcapng")).unwrap();
         assert_eq!(sets, vec![set.encode_to_vec()]);
@@ -207,16 +186,11 @@ mod tests {
 
     #[test]
     fn truncated_capture_names_offset() {
-        let set = FileDescriptorSet {
-            file: vec![sample("a.proto", "a", "A")],
-        };
+        let set = FileDescriptorSet { file: vec![sample("a.proto", "a", "A")] };
         let bytes = capture(&encode_embedded(&set).unwrap());
         let err = embedded_sets_from(&bytes[..bytes.len() - 5], Path::new("x.pcapng")).unwrap_err();
         let text = err.to_string();
-        assert!(
-            text.starts_with("x.pcapng at offset ") && text.ends_with("truncated"),
-            "{text}"
-        );
+        assert!(text.starts_with("x.pcapng at offset ") && text.ends_with("truncated"), "{text}");
     }
 
     #[test]

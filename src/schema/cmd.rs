@@ -48,10 +48,7 @@ fn extract(args: &SchemaExtractArgs) -> anyhow::Result<ExitCode> {
     if !args.packages.is_empty() {
         set = filter_packages(&set, &args.packages);
         if set.file.is_empty() {
-            anyhow::bail!(
-                "no file of package {} found, nothing written",
-                args.packages.join(", ")
-            );
+            anyhow::bail!("no file of package {} found, nothing written", args.packages.join(", "));
         }
     }
     let bytes = set.encode_to_vec();
@@ -67,11 +64,7 @@ fn extract(args: &SchemaExtractArgs) -> anyhow::Result<ExitCode> {
         bytes.len(),
         args.output.display()
     );
-    Ok(if failed {
-        ExitCode::FAILURE
-    } else {
-        ExitCode::SUCCESS
-    })
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
 /// Tells the user what was renamed, merged and dropped; the many imports of
@@ -112,16 +105,8 @@ fn list(args: &SchemaListArgs) -> anyhow::Result<ExitCode> {
             let stream = |yes: bool| if yes { "stream " } else { "" };
             rows.push([
                 format!("/{}/{}", service.full_name(), method.name()),
-                format!(
-                    "{}{}",
-                    stream(method.is_client_streaming()),
-                    method.input().full_name()
-                ),
-                format!(
-                    "{}{}",
-                    stream(method.is_server_streaming()),
-                    method.output().full_name()
-                ),
+                format!("{}{}", stream(method.is_client_streaming()), method.input().full_name()),
+                format!("{}{}", stream(method.is_server_streaming()), method.output().full_name()),
             ]);
         }
     }
@@ -134,10 +119,7 @@ fn list(args: &SchemaListArgs) -> anyhow::Result<ExitCode> {
         writeln!(out, "{m:w0$}  {req:w1$}  {resp}")?;
     }
     if rows.is_empty() {
-        eprintln!(
-            "no services ({} files of messages only)",
-            pool.files().len()
-        );
+        eprintln!("no services ({} files of messages only)", pool.files().len());
     }
     Ok(ExitCode::SUCCESS)
 }

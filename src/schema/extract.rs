@@ -71,15 +71,8 @@ pub fn scan(bytes: &[u8]) -> Vec<Found> {
         .filter_map(|start| raw_at(bytes, start).map(|file| (start, Encoding::Raw, file)));
     for (offset, encoding, file) in gzip.chain(raw) {
         if seen.insert(file.encode_to_vec()) {
-            log::trace!(
-                "{encoding:?} descriptor {} at offset {offset:#x}",
-                file.name()
-            );
-            found.push(Found {
-                offset,
-                encoding,
-                file,
-            });
+            log::trace!("{encoding:?} descriptor {} at offset {offset:#x}", file.name());
+            found.push(Found { offset, encoding, file });
         }
     }
     found
@@ -94,10 +87,7 @@ pub fn extract_from_binary(bytes: &[u8]) -> Result<Vec<FileDescriptorProto>, Sch
     log::debug!(
         "found {} descriptors ({} gzip, {} raw)",
         found.len(),
-        found
-            .iter()
-            .filter(|f| f.encoding == Encoding::Gzip)
-            .count(),
+        found.iter().filter(|f| f.encoding == Encoding::Gzip).count(),
         found.iter().filter(|f| f.encoding == Encoding::Raw).count()
     );
     Ok(found.into_iter().map(|f| f.file).collect())
@@ -194,14 +184,7 @@ fn walk_fields(bytes: &[u8], start: usize) -> (Vec<usize>, Stop) {
     let mut last = 0u64;
     loop {
         let Some((tag, after_tag)) = varint(bytes, pos) else {
-            return (
-                ends,
-                if pos >= bytes.len() {
-                    Stop::End
-                } else {
-                    Stop::Truncated
-                },
-            );
+            return (ends, if pos >= bytes.len() { Stop::End } else { Stop::Truncated });
         };
         let (field, wire) = (tag >> 3, tag & 7);
         let repeated = matches!(field, 3..=7 | 10 | 11);
@@ -279,10 +262,7 @@ fn raw_at(bytes: &[u8], start: usize) -> Option<FileDescriptorProto> {
 /// A descriptor holding nothing but its name: more likely a string that
 /// happens to end in `.proto` than a file anyone generated code from.
 fn is_bare_name(file: &FileDescriptorProto) -> bool {
-    let bare = FileDescriptorProto {
-        name: file.name.clone(),
-        ..Default::default()
-    };
+    let bare = FileDescriptorProto { name: file.name.clone(), ..Default::default() };
     *file == bare
 }
 
@@ -296,10 +276,7 @@ pub(crate) fn is_sane(file: &FileDescriptorProto) -> bool {
         && name.bytes().all(is_name_byte)
         && (file.package().is_empty() || is_dotted(file.package()))
         && matches!(file.syntax(), "" | "proto2" | "proto3" | "editions")
-        && file
-            .dependency
-            .iter()
-            .all(|d| d.ends_with(".proto") && d.bytes().all(is_name_byte))
+        && file.dependency.iter().all(|d| d.ends_with(".proto") && d.bytes().all(is_name_byte))
         && file
             .public_dependency
             .iter()
@@ -338,9 +315,7 @@ fn enum_is_sane(e: &EnumDescriptorProto) -> bool {
 /// A protobuf identifier: a letter or `_`, then letters, digits and `_`.
 fn is_ident(s: &str) -> bool {
     let mut chars = s.bytes();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == b'_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == b'_')
 }
 
@@ -459,10 +434,7 @@ pub(crate) mod tests {
         assert_eq!(found[0].file, a);
         assert_eq!(found[1].encoding, Encoding::Raw);
         assert_eq!(found[1].file, b);
-        assert_eq!(
-            found[1].offset,
-            5000 + gzip(&a.encode_to_vec()).len() + 3000
-        );
+        assert_eq!(found[1].offset, 5000 + gzip(&a.encode_to_vec()).len() + 3000);
     }
 
     #[test]

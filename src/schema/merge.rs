@@ -37,18 +37,9 @@ use super::SchemaError;
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum MergeNote {
     /// Several variants of one file (same package) became one.
-    Merged {
-        name: String,
-        package: String,
-        variants: usize,
-        names: Vec<String>,
-    },
+    Merged { name: String, package: String, variants: usize, names: Vec<String> },
     /// A file was renamed because another package has a file of the same name.
-    Renamed {
-        from: String,
-        to: String,
-        package: String,
-    },
+    Renamed { from: String, to: String, package: String },
     /// An import that names no file (or only option definitions) was removed.
     ImportDropped { file: String, import: String },
     /// A file could not be kept.
@@ -60,21 +51,10 @@ pub enum MergeNote {
 impl fmt::Display for MergeNote {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            MergeNote::Merged {
-                name,
-                package,
-                variants,
-                names,
-            } => {
-                write!(
-                    f,
-                    "merged {variants} variants of {name} (package {package})"
-                )?;
-                let others: Vec<&str> = names
-                    .iter()
-                    .map(String::as_str)
-                    .filter(|n| n != name)
-                    .collect();
+            MergeNote::Merged { name, package, variants, names } => {
+                write!(f, "merged {variants} variants of {name} (package {package})")?;
+                let others: Vec<&str> =
+                    names.iter().map(String::as_str).filter(|n| n != name).collect();
                 if !others.is_empty() {
                     write!(f, ", including {}", others.join(", "))?;
                 }
@@ -145,10 +125,7 @@ pub fn build_set(
         let members: Vec<&FileDescriptorProto> = group.iter().map(|&i| &files[i]).collect();
         let file = merge_variants(&members, &mut report);
         for m in &members {
-            old_names
-                .entry(m.name().to_owned())
-                .or_default()
-                .insert(merged.len());
+            old_names.entry(m.name().to_owned()).or_default().insert(merged.len());
         }
         merged.push(file);
     }
@@ -171,10 +148,7 @@ pub fn build_set(
     for i in order {
         let Some(dep_list) = &deps[i] else { continue };
         let mut file = merged[i].clone();
-        set_dependencies(
-            &mut file,
-            dep_list.iter().map(|&d| merged[d].name().to_owned()),
-        );
+        set_dependencies(&mut file, dep_list.iter().map(|&d| merged[d].name().to_owned()));
         match pool.add_file_descriptor_proto(file.clone()) {
             Ok(()) => out.push(file),
             Err(e) => report.notes.push(MergeNote::FileDropped {
@@ -210,20 +184,13 @@ pub fn filter_packages(set: &FileDescriptorSet, packages: &[String]) -> FileDesc
         }
     }
     FileDescriptorSet {
-        file: set
-            .file
-            .iter()
-            .filter(|f| keep.contains(f.name()))
-            .cloned()
-            .collect(),
+        file: set.file.iter().filter(|f| keep.contains(f.name())).cloned().collect(),
     }
 }
 
 /// Whether `package` is `prefix` or nested below it.
 fn in_package(package: &str, prefix: &str) -> bool {
-    package
-        .strip_prefix(prefix)
-        .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    package.strip_prefix(prefix).is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
 }
 
 /// Full names (without the leading dot) of the top-level definitions of a file.
@@ -290,10 +257,7 @@ fn canonical_name(members: &[&FileDescriptorProto]) -> String {
     let mut names: Vec<&str> = members.iter().map(|m| m.name()).collect();
     names.sort();
     names.dedup();
-    let laid_out = |n: &str| {
-        n.rsplit_once('/')
-            .is_some_and(|(dir, _)| dir.ends_with(&package_dir))
-    };
+    let laid_out = |n: &str| n.rsplit_once('/').is_some_and(|(dir, _)| dir.ends_with(&package_dir));
     names
         .iter()
         .copied()
@@ -330,9 +294,7 @@ fn merge_variants(
         merge_by_name(&mut base.message_type, &other.message_type, |a, b| {
             merge_message(file, a, b, report)
         });
-        merge_by_name(&mut base.enum_type, &other.enum_type, |a, b| {
-            merge_enum(file, a, b, report)
-        });
+        merge_by_name(&mut base.enum_type, &other.enum_type, |a, b| merge_enum(file, a, b, report));
         merge_by_name(&mut base.service, &other.service, merge_service);
         for ext in &other.extension {
             if !base.extension.iter().any(|e| e.name() == ext.name()) {
@@ -428,11 +390,7 @@ fn merge_message(
             }
             (None, Some(_)) => report.notes.push(MergeNote::Conflict {
                 file: file.to_owned(),
-                detail: format!(
-                    "field {} of message {} has two numbers",
-                    field.name(),
-                    a.name()
-                ),
+                detail: format!("field {} of message {} has two numbers", field.name(), a.name()),
             }),
             (None, None) => {
                 let mut field = field.clone();
@@ -443,25 +401,19 @@ fn merge_message(
                     .and_then(|i| b.oneof_decl.get(i))
                     .cloned();
                 field.oneof_index =
-                    decl.map(
-                        |d| match a.oneof_decl.iter().position(|o| o.name == d.name) {
-                            Some(i) => i as i32,
-                            None => {
-                                a.oneof_decl.push(d);
-                                a.oneof_decl.len() as i32 - 1
-                            }
-                        },
-                    );
+                    decl.map(|d| match a.oneof_decl.iter().position(|o| o.name == d.name) {
+                        Some(i) => i as i32,
+                        None => {
+                            a.oneof_decl.push(d);
+                            a.oneof_decl.len() as i32 - 1
+                        }
+                    });
                 a.field.push(field);
             }
         }
     }
-    merge_by_name(&mut a.nested_type, &b.nested_type, |x, y| {
-        merge_message(file, x, y, report)
-    });
-    merge_by_name(&mut a.enum_type, &b.enum_type, |x, y| {
-        merge_enum(file, x, y, report)
-    });
+    merge_by_name(&mut a.nested_type, &b.nested_type, |x, y| merge_message(file, x, y, report));
+    merge_by_name(&mut a.enum_type, &b.enum_type, |x, y| merge_enum(file, x, y, report));
 }
 
 fn merge_enum(
@@ -506,11 +458,7 @@ fn rename_clashes(files: &mut [FileDescriptorProto], report: &mut MergeReport) {
         for i in idxs {
             let package = files[i].package().to_owned();
             let base = name.rsplit('/').next().unwrap_or(&name);
-            let dir = if package.is_empty() {
-                "_".to_owned()
-            } else {
-                package.replace('.', "/")
-            };
+            let dir = if package.is_empty() { "_".to_owned() } else { package.replace('.', "/") };
             let stem = base.strip_suffix(".proto").unwrap_or(base);
             let mut to = format!("{dir}/{base}");
             let mut n = 2;
@@ -520,11 +468,7 @@ fn rename_clashes(files: &mut [FileDescriptorProto], report: &mut MergeReport) {
             }
             taken.insert(to.clone());
             files[i].name = Some(to.clone());
-            report.notes.push(MergeNote::Renamed {
-                from: name.clone(),
-                to,
-                package,
-            });
+            report.notes.push(MergeNote::Renamed { from: name.clone(), to, package });
         }
     }
 }
@@ -535,8 +479,7 @@ fn symbol_table(files: &[FileDescriptorProto]) -> HashMap<String, usize> {
     fn add_message(out: &mut HashMap<String, usize>, scope: &str, m: &DescriptorProto, i: usize) {
         let full = qualify(scope, m.name());
         for e in &m.enum_type {
-            out.entry(format!(".{}", qualify(&full, e.name())))
-                .or_insert(i);
+            out.entry(format!(".{}", qualify(&full, e.name()))).or_insert(i);
         }
         for n in &m.nested_type {
             add_message(out, &full, n, i);
@@ -549,8 +492,7 @@ fn symbol_table(files: &[FileDescriptorProto]) -> HashMap<String, usize> {
             add_message(&mut out, f.package(), m, i);
         }
         for e in &f.enum_type {
-            out.entry(format!(".{}", qualify(f.package(), e.name())))
-                .or_insert(i);
+            out.entry(format!(".{}", qualify(f.package(), e.name()))).or_insert(i);
         }
     }
     out
@@ -596,11 +538,7 @@ fn lookup(symbols: &HashMap<String, usize>, scope: &str, name: &str) -> Option<u
     }
     let mut scope = scope;
     loop {
-        let full = if scope.is_empty() {
-            format!(".{name}")
-        } else {
-            format!(".{scope}.{name}")
-        };
+        let full = if scope.is_empty() { format!(".{name}") } else { format!(".{scope}.{name}") };
         if let Some(&i) = symbols.get(&full) {
             return Some(i);
         }
@@ -637,10 +575,7 @@ fn resolve_imports(
         }
     }
     for import in &file.dependency {
-        match old_names
-            .get(import)
-            .map(|s| s.iter().copied().collect::<Vec<_>>())
-        {
+        match old_names.get(import).map(|s| s.iter().copied().collect::<Vec<_>>()) {
             Some(targets) if targets.len() == 1 => deps.push(targets[0]),
             // Ambiguous (renamed) names: the type references pick the file.
             Some(_) => {}
@@ -750,25 +685,16 @@ mod tests {
         let b = sample("api.proto", "runtime.v1alpha2", "Req");
         let mut user = sample("user.proto", "user", "U");
         user.dependency = vec!["api.proto".into()];
-        user.message_type[0]
-            .field
-            .push(message_field("r", 2, ".runtime.v1alpha2.Req"));
+        user.message_type[0].field.push(message_field("r", 2, ".runtime.v1alpha2.Req"));
         let (set, report) = build_set(vec![user, a, b]).unwrap();
         assert_eq!(
             names(&set),
-            [
-                "runtime/v1/api.proto",
-                "runtime/v1alpha2/api.proto",
-                "user.proto"
-            ]
+            ["runtime/v1/api.proto", "runtime/v1alpha2/api.proto", "user.proto"]
         );
         let renamed: Vec<_> = report.renamed().collect();
         assert_eq!(
             renamed,
-            [
-                ("api.proto", "runtime/v1/api.proto"),
-                ("api.proto", "runtime/v1alpha2/api.proto")
-            ]
+            [("api.proto", "runtime/v1/api.proto"), ("api.proto", "runtime/v1alpha2/api.proto")]
         );
         // The import now names the file whose type the importer uses.
         assert_eq!(set.file[2].dependency, ["runtime/v1alpha2/api.proto"]);
@@ -778,10 +704,8 @@ mod tests {
     fn same_package_variants_are_merged() {
         let mut a = sample("google/protobuf/any.proto", "google.protobuf", "Any");
         let mut b = a.clone();
-        a.options = Some(prost_types::FileOptions {
-            go_package: Some("a".into()),
-            ..Default::default()
-        });
+        a.options =
+            Some(prost_types::FileOptions { go_package: Some("a".into()), ..Default::default() });
         b.message_type[0].field.push(FieldDescriptorProto {
             name: Some("value".into()),
             number: Some(2),
@@ -805,48 +729,30 @@ mod tests {
     fn misnamed_and_missing_imports_are_fixed() {
         let gogo = sample("gogo.proto", "gogoproto", "G");
         let mut user = sample("u.proto", "u", "U");
-        user.dependency = vec![
-            "gogoproto/gogo.proto".into(),
-            "plugin/fieldpath.proto".into(),
-        ];
+        user.dependency = vec!["gogoproto/gogo.proto".into(), "plugin/fieldpath.proto".into()];
         user.weak_dependency = vec![0, 1];
-        user.message_type[0]
-            .field
-            .push(message_field("g", 2, ".gogoproto.G"));
+        user.message_type[0].field.push(message_field("g", 2, ".gogoproto.G"));
         let (set, report) = build_set(vec![user, gogo]).unwrap();
         assert_eq!(names(&set), ["gogo.proto", "u.proto"]);
         assert_eq!(set.file[1].dependency, ["gogo.proto"]);
         assert!(set.file[1].weak_dependency.is_empty());
-        let dropped = report
-            .notes
-            .iter()
-            .filter(|n| matches!(n, MergeNote::ImportDropped { .. }))
-            .count();
+        let dropped =
+            report.notes.iter().filter(|n| matches!(n, MergeNote::ImportDropped { .. })).count();
         assert_eq!(dropped, 2, "{report:?}");
     }
 
     #[test]
     fn files_with_unknown_types_are_dropped_with_their_users() {
         let mut a = sample("a.proto", "a", "A");
-        a.message_type[0]
-            .field
-            .push(message_field("x", 2, ".nowhere.X"));
+        a.message_type[0].field.push(message_field("x", 2, ".nowhere.X"));
         let mut b = sample("b.proto", "b", "B");
         b.message_type[0].field.push(message_field("a", 2, ".a.A"));
         let c = sample("c.proto", "c", "C");
         let (set, report) = build_set(vec![a, b, c]).unwrap();
         assert_eq!(names(&set), ["c.proto"]);
         let text: Vec<String> = report.notes.iter().map(|n| n.to_string()).collect();
-        assert!(
-            text.iter()
-                .any(|t| t.contains("a.proto: dropped: type .nowhere.X")),
-            "{text:?}"
-        );
-        assert!(
-            text.iter()
-                .any(|t| t.contains("b.proto: dropped: it needs a.proto")),
-            "{text:?}"
-        );
+        assert!(text.iter().any(|t| t.contains("a.proto: dropped: type .nowhere.X")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("b.proto: dropped: it needs a.proto")), "{text:?}");
     }
 
     #[test]
@@ -872,9 +778,7 @@ mod tests {
     fn filter_keeps_packages_and_imports() {
         let a = sample("a.proto", "keep.me", "A");
         let mut b = sample("b.proto", "keep", "B");
-        b.message_type[0]
-            .field
-            .push(message_field("a", 2, ".dep.D"));
+        b.message_type[0].field.push(message_field("a", 2, ".dep.D"));
         let d = sample("d.proto", "dep", "D");
         let e = sample("e.proto", "keepnot", "E");
         let (set, _) = build_set(vec![a, b, d, e]).unwrap();

@@ -62,44 +62,28 @@ pub enum SchemaError {
     #[error("{}: {error}", path.display())]
     Read { path: PathBuf, error: io::Error },
     #[error("{}: {error}", path.display())]
-    In {
-        path: PathBuf,
-        error: Box<SchemaError>,
-    },
+    In { path: PathBuf, error: Box<SchemaError> },
     #[error("not a FileDescriptorSet: {0}")]
     BadSet(prost::DecodeError),
     #[error("{file}: {error}")]
-    Load {
-        file: String,
-        error: prost_reflect::DescriptorError,
-    },
+    Load { file: String, error: prost_reflect::DescriptorError },
     #[error("schema block does not start with the DSS1 magic")]
     BadMagic,
     #[error("schema block: {0}")]
     BadBlock(io::Error),
     #[error("{} at offset {offset}: {what}", path.display())]
-    Capture {
-        path: PathBuf,
-        offset: u64,
-        what: String,
-    },
+    Capture { path: PathBuf, offset: u64, what: String },
 }
 
 impl SchemaError {
     fn in_file(self, path: &Path) -> SchemaError {
-        SchemaError::In {
-            path: path.to_owned(),
-            error: Box::new(self),
-        }
+        SchemaError::In { path: path.to_owned(), error: Box::new(self) }
     }
 }
 
 /// Reads a binary and extracts its descriptors; errors name the file.
 pub fn extract_from_file(path: &Path) -> Result<Vec<FileDescriptorProto>, SchemaError> {
-    let bytes = fs::read(path).map_err(|error| SchemaError::Read {
-        path: path.into(),
-        error,
-    })?;
+    let bytes = fs::read(path).map_err(|error| SchemaError::Read { path: path.into(), error })?;
     extract_from_binary(&bytes).map_err(|e| e.in_file(path))
 }
 
@@ -116,10 +100,7 @@ pub fn exe_id(pid: u32) -> Result<BinaryId, SchemaError> {
     use std::os::unix::fs::MetadataExt;
     let path = PathBuf::from(format!("/proc/{pid}/exe"));
     let meta = fs::metadata(&path).map_err(|error| SchemaError::Read { path, error })?;
-    Ok(BinaryId {
-        dev: meta.dev(),
-        ino: meta.ino(),
-    })
+    Ok(BinaryId { dev: meta.dev(), ino: meta.ino() })
 }
 
 /// For the recorder: the descriptors of the executable of process `pid`,
@@ -174,9 +155,7 @@ pub fn encode_embedded(set: &FileDescriptorSet) -> io::Result<Vec<u8>> {
 
 /// The FileDescriptorSet bytes in a payload written by [`encode_embedded`].
 pub fn decode_embedded(payload: &[u8]) -> Result<Vec<u8>, SchemaError> {
-    let packed = payload
-        .strip_prefix(SCHEMA_MAGIC)
-        .ok_or(SchemaError::BadMagic)?;
+    let packed = payload.strip_prefix(SCHEMA_MAGIC).ok_or(SchemaError::BadMagic)?;
     let mut out = Vec::new();
     zstd::stream::read::Decoder::new(packed)
         .map_err(SchemaError::BadBlock)?
@@ -214,9 +193,7 @@ pub fn builtin_bytes() -> &'static [u8] {
 /// names, if `pool` knows it.
 pub fn find_method(pool: &DescriptorPool, path: &str) -> Option<prost_reflect::MethodDescriptor> {
     let (service, method) = path.strip_prefix('/').unwrap_or(path).rsplit_once('/')?;
-    pool.get_service_by_name(service)?
-        .methods()
-        .find(|m| m.name() == method)
+    pool.get_service_by_name(service)?.methods().find(|m| m.name() == method)
 }
 
 /// How strictly [`layer`] treats files that do not load.
@@ -268,10 +245,8 @@ fn user_files(args: &SchemaArgs) -> anyhow::Result<Vec<FileDescriptorProto>> {
         let mut includes = args.import_paths.clone();
         if includes.is_empty() {
             for p in &args.protos {
-                let dir = p
-                    .parent()
-                    .filter(|d| !d.as_os_str().is_empty())
-                    .unwrap_or(Path::new("."));
+                let dir =
+                    p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
                 if !includes.iter().any(|i| i == dir) {
                     includes.push(dir.to_owned());
                 }
@@ -280,9 +255,7 @@ fn user_files(args: &SchemaArgs) -> anyhow::Result<Vec<FileDescriptorProto>> {
         let mut compiler = protox::Compiler::new(&includes).context("--import-path")?;
         compiler.include_imports(true);
         for p in &args.protos {
-            compiler
-                .open_file(p)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            compiler.open_file(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
         }
         files.extend(compiler.file_descriptor_set().file);
     }
@@ -317,12 +290,7 @@ fn layer(
         match pool.add_file_descriptor_proto(file) {
             Ok(()) => added += 1,
             Err(source_err) => match source {
-                Source::User => {
-                    return Err(SchemaError::Load {
-                        file: name,
-                        error: source_err,
-                    })
-                }
+                Source::User => return Err(SchemaError::Load { file: name, error: source_err }),
                 Source::Embedded => {
                     log::warn!("schema embedded in the capture: {name}: {source_err}")
                 }
@@ -369,11 +337,7 @@ fn shadow_known(pool: &DescriptorPool, file: &mut FileDescriptorProto) -> HashSe
         if !file.dependency.contains(f) {
             file.dependency.push(f.clone());
         }
-        let i = file
-            .dependency
-            .iter()
-            .position(|d| d == f)
-            .unwrap_or_default() as i32;
+        let i = file.dependency.iter().position(|d| d == f).unwrap_or_default() as i32;
         if !file.public_dependency.contains(&i) {
             file.public_dependency.push(i);
         }
@@ -385,15 +349,10 @@ fn shadow_known(pool: &DescriptorPool, file: &mut FileDescriptorProto) -> HashSe
 /// name wins; the order is otherwise kept).
 fn deps_first(files: Vec<FileDescriptorProto>) -> Vec<FileDescriptorProto> {
     let mut seen = HashSet::new();
-    let files: Vec<FileDescriptorProto> = files
-        .into_iter()
-        .filter(|f| seen.insert(f.name().to_owned()))
-        .collect();
-    let index: std::collections::HashMap<&str, usize> = files
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.name(), i))
-        .collect();
+    let files: Vec<FileDescriptorProto> =
+        files.into_iter().filter(|f| seen.insert(f.name().to_owned())).collect();
+    let index: std::collections::HashMap<&str, usize> =
+        files.iter().enumerate().map(|(i, f)| (f.name(), i)).collect();
     let mut state = vec![0u8; files.len()];
     let mut order = Vec::with_capacity(files.len());
     fn visit(
@@ -435,19 +394,11 @@ mod tests {
             get.input().full_name(),
             "containerd.services.namespaces.v1.GetNamespaceRequest"
         );
-        assert!(pool
-            .get_message_by_name("containerd.events.TaskExit")
-            .is_some());
+        assert!(pool.get_message_by_name("containerd.events.TaskExit").is_some());
         assert!(pool.get_message_by_name("google.rpc.Status").is_some());
-        assert!(pool
-            .get_service_by_name("containerd.task.v2.Task")
-            .is_some());
-        assert!(pool
-            .get_service_by_name("runtime.v1.RuntimeService")
-            .is_some());
-        assert!(pool
-            .get_service_by_name("runtime.v1alpha2.RuntimeService")
-            .is_some());
+        assert!(pool.get_service_by_name("containerd.task.v2.Task").is_some());
+        assert!(pool.get_service_by_name("runtime.v1.RuntimeService").is_some());
+        assert!(pool.get_service_by_name("runtime.v1alpha2.RuntimeService").is_some());
     }
 
     #[test]
@@ -459,24 +410,14 @@ mod tests {
     #[test]
     fn user_definitions_win_over_builtin() {
         // A user file redefining containerd's GetNamespaceRequest with other fields.
-        let mut user = sample(
-            "mine.proto",
-            "containerd.services.namespaces.v1",
-            "GetNamespaceRequest",
-        );
+        let mut user =
+            sample("mine.proto", "containerd.services.namespaces.v1", "GetNamespaceRequest");
         user.service.clear();
         user.message_type[0].field[0].name = Some("mine".into());
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("mine.protoset");
-        fs::write(
-            &path,
-            FileDescriptorSet { file: vec![user] }.encode_to_vec(),
-        )
-        .unwrap();
-        let args = SchemaArgs {
-            protosets: vec![path],
-            ..Default::default()
-        };
+        fs::write(&path, FileDescriptorSet { file: vec![user] }.encode_to_vec()).unwrap();
+        let args = SchemaArgs { protosets: vec![path], ..Default::default() };
         let pool = pool(&args, &[]).unwrap();
         let msg = pool
             .get_message_by_name("containerd.services.namespaces.v1.GetNamespaceRequest")
@@ -497,13 +438,9 @@ mod tests {
         let payload = encode_embedded(&FileDescriptorSet { file: vec![mine] }).unwrap();
         let bytes = decode_embedded(&payload).unwrap();
         let pool = pool(&SchemaArgs::default(), &[bytes, b"\xff garbage".to_vec()]).unwrap();
-        let exit = pool
-            .get_message_by_name("containerd.events.TaskExit")
-            .unwrap();
+        let exit = pool.get_message_by_name("containerd.events.TaskExit").unwrap();
         assert_eq!(exit.parent_file().name(), "x.proto");
-        assert!(pool
-            .get_message_by_name("containerd.events.TaskOOM")
-            .is_some());
+        assert!(pool.get_message_by_name("containerd.events.TaskOOM").is_some());
     }
 
     #[test]
@@ -517,27 +454,15 @@ mod tests {
         assert!(!collector.first_sight(exe_id(pid).unwrap()));
         collector.add(extract_from_pid(pid).unwrap());
         let (set, _) = collector.set().unwrap();
-        assert!(set
-            .file
-            .iter()
-            .any(|f| f.package() == "containerd.services.tasks.v1"));
+        assert!(set.file.iter().any(|f| f.package() == "containerd.services.tasks.v1"));
         let err = exe_id(u32::MAX).unwrap_err().to_string();
-        assert!(
-            err.starts_with(&format!("/proc/{}/exe: ", u32::MAX)),
-            "{err}"
-        );
+        assert!(err.starts_with(&format!("/proc/{}/exe: ", u32::MAX)), "{err}");
     }
 
     #[test]
     fn bad_embedded_payloads_are_errors() {
-        assert!(matches!(
-            decode_embedded(b"XXXX"),
-            Err(SchemaError::BadMagic)
-        ));
-        assert!(matches!(
-            decode_embedded(b"DSS1not zstd"),
-            Err(SchemaError::BadBlock(_))
-        ));
+        assert!(matches!(decode_embedded(b"XXXX"), Err(SchemaError::BadMagic)));
+        assert!(matches!(decode_embedded(b"DSS1not zstd"), Err(SchemaError::BadBlock(_))));
     }
 
     #[test]
@@ -545,15 +470,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.protoset");
         fs::write(&path, b"\x0a\xff\xff\xff").unwrap();
-        let args = SchemaArgs {
-            protosets: vec![path.clone()],
-            ..Default::default()
-        };
+        let args = SchemaArgs { protosets: vec![path.clone()], ..Default::default() };
         let err = pool(&args, &[]).unwrap_err().to_string();
-        assert!(
-            err.contains("bad.protoset") && err.contains("not a FileDescriptorSet"),
-            "{err}"
-        );
+        assert!(err.contains("bad.protoset") && err.contains("not a FileDescriptorSet"), "{err}");
     }
 
     #[test]
@@ -565,14 +484,10 @@ mod tests {
              service Greeter { rpc Greet(Hello) returns (Hello); }\n",
         )
         .unwrap();
-        let args = SchemaArgs {
-            protos: vec![dir.path().join("greet.proto")],
-            ..Default::default()
-        };
+        let args =
+            SchemaArgs { protos: vec![dir.path().join("greet.proto")], ..Default::default() };
         let pool = pool(&args, &[]).unwrap();
         assert!(pool.get_service_by_name("greet.Greeter").is_some());
-        assert!(pool
-            .get_service_by_name("containerd.services.tasks.v1.Tasks")
-            .is_some());
+        assert!(pool.get_service_by_name("containerd.services.tasks.v1.Tasks").is_some());
     }
 }

@@ -257,10 +257,7 @@ impl Conn {
         out: &mut dyn FnMut(Record),
     ) {
         self.last_ts = self.last_ts.max(ts);
-        let at = At {
-            ts,
-            meta: meta.cloned(),
-        };
+        let at = At { ts, meta: meta.cloned() };
         self.feed(ix(dir), data, &at, ctx, out);
     }
 
@@ -268,10 +265,7 @@ impl Conn {
     pub fn on_gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
         ctx.summary.gaps += 1;
         let d = ix(dir);
-        debug!(
-            "conn {}: gap of {len} bytes in {dir:?}, resynchronising",
-            self.id.0
-        );
+        debug!("conn {}: gap of {len} bytes in {dir:?}, resynchronising", self.id.0);
         let st = &mut self.dirs[d];
         st.buf.clear();
         st.pending = None;
@@ -389,11 +383,7 @@ impl Conn {
                 && h.is_plausible(frame::DEFAULT_MAX_FRAME)
             {
                 // Servers may send SETTINGS before the client preface arrives.
-                debug!(
-                    "conn {}: server SETTINGS first from {:?}",
-                    self.id.0,
-                    dir_of(d)
-                );
+                debug!("conn {}: server SETTINGS first from {:?}", self.id.0, dir_of(d));
                 if self.client.is_none() {
                     self.client = Some(dir_of(d).reverse());
                 }
@@ -415,11 +405,7 @@ impl Conn {
             self.dirs[d].mode = Mode::ExpectBoundary;
             return self.resync(d, buf, at, ctx, out);
         }
-        debug!(
-            "conn {}: {:?} does not start like HTTP/2, ignored",
-            self.id.0,
-            dir_of(d)
-        );
+        debug!("conn {}: {:?} does not start like HTTP/2, ignored", self.id.0, dir_of(d));
         self.dirs[d].mode = Mode::Ignore;
     }
 
@@ -465,16 +451,11 @@ impl Conn {
         let header = |name: &str| {
             head.split("\r\n").skip(1).find_map(|l| {
                 let (k, v) = l.split_once(':')?;
-                k.trim()
-                    .eq_ignore_ascii_case(name)
-                    .then(|| v.trim().to_string())
+                k.trim().eq_ignore_ascii_case(name).then(|| v.trim().to_string())
             })
         };
         let mut parts = first.split(' ');
-        let (w1, w2) = (
-            parts.next().unwrap_or_default(),
-            parts.next().unwrap_or_default(),
-        );
+        let (w1, w2) = (parts.next().unwrap_or_default(), parts.next().unwrap_or_default());
         let next = if w1.starts_with("HTTP/1.") {
             // A response: 101 switches to h2c, 2xx after CONNECT opens the tunnel.
             match w2 {
@@ -496,11 +477,8 @@ impl Conn {
             .is_some_and(|u| u.split(',').any(|p| p.trim().eq_ignore_ascii_case("h2c")))
         {
             self.client = Some(dir_of(d));
-            self.upgrade = Some(Upgrade {
-                method: w1.to_string(),
-                path: w2.to_string(),
-                ts: at.ts,
-            });
+            self.upgrade =
+                Some(Upgrade { method: w1.to_string(), path: w2.to_string(), ts: at.ts });
             Mode::ExpectStart
         } else {
             Mode::Ignore
@@ -523,15 +501,7 @@ impl Conn {
         s.req.ended = true;
         self.streams.insert(1, s);
         let client = self.client.map(ix).unwrap_or(0);
-        self.report_http_side(
-            1,
-            client,
-            &At {
-                ts: up.ts,
-                meta: at.meta.clone(),
-            },
-            out,
-        );
+        self.report_http_side(1, client, &At { ts: up.ts, meta: at.meta.clone() }, out);
     }
 
     fn resync(
@@ -546,11 +516,7 @@ impl Conn {
         match frame::find_boundary(&buf, max) {
             Some(p) => {
                 ctx.summary.resync_skipped_bytes += p as u64;
-                debug!(
-                    "conn {}: frame boundary after {p} bytes in {:?}",
-                    self.id.0,
-                    dir_of(d)
-                );
+                debug!("conn {}: frame boundary after {p} bytes in {:?}", self.id.0, dir_of(d));
                 self.start_frames(d, false, ctx);
                 self.feed(d, &buf[p..], at, ctx, out);
             }
@@ -692,11 +658,8 @@ impl Conn {
                 Ok(())
             }
             FrameType::PUSH_PROMISE => frame::push_promise(&h, payload).map(|(promised, frag)| {
-                let info = BlockInfo {
-                    stream: h.stream,
-                    end_stream: false,
-                    promised: Some(promised),
-                };
+                let info =
+                    BlockInfo { stream: h.stream, end_stream: false, promised: Some(promised) };
                 self.header_fragment(d, info, frag, h.has(flags::END_HEADERS), at, ctx, out);
             }),
             FrameType::PRIORITY => {
@@ -755,10 +718,7 @@ impl Conn {
         if end_headers {
             return self.complete_block(d, info, frag, at, ctx, out);
         }
-        self.dirs[d].pending = Some(PendingBlock {
-            info,
-            block: frag.to_vec(),
-        });
+        self.dirs[d].pending = Some(PendingBlock { info, block: frag.to_vec() });
     }
 
     fn complete_block(
@@ -836,10 +796,7 @@ impl Conn {
         let cap = ctx.opts.max_message;
         let keep_headers = ctx.opts.headers;
         let pool = ctx.pool;
-        let s = self
-            .streams
-            .entry(sid)
-            .or_insert_with(|| Stream::new(at.ts, cap));
+        let s = self.streams.entry(sid).or_insert_with(|| Stream::new(at.ts, cap));
         let is_grpc_ct = find(&fields, "content-type").map(|c| c.starts_with("application/grpc"));
         if let Some(g) = is_grpc_ct {
             if s.carries == Carries::Unknown || g {
@@ -863,11 +820,7 @@ impl Conn {
         if from_client {
             if side.head.is_none() {
                 let path = find(&fields, ":path").unwrap_or("");
-                side.head = Some(format!(
-                    "{} {}",
-                    find(&fields, ":method").unwrap_or("?"),
-                    path
-                ));
+                side.head = Some(format!("{} {}", find(&fields, ":method").unwrap_or("?"), path));
                 side.encoding = find(&fields, "grpc-encoding").map(str::to_string);
                 side.content_type = find(&fields, "content-type").map(str::to_string);
                 if !path.is_empty() {
@@ -915,17 +868,11 @@ impl Conn {
     ) {
         let from_client = self.is_client(d);
         let cap = ctx.opts.max_message;
-        let s = self
-            .streams
-            .entry(sid)
-            .or_insert_with(|| Stream::new(at.ts, cap));
+        let s = self.streams.entry(sid).or_insert_with(|| Stream::new(at.ts, cap));
         if s.carries == Carries::Unknown && !body.is_empty() {
             // Joined mid-stream: a plausible message prefix says gRPC.
-            s.carries = if Assembler::looks_like_start(body) {
-                Carries::Grpc
-            } else {
-                Carries::Http
-            };
+            s.carries =
+                if Assembler::looks_like_start(body) { Carries::Grpc } else { Carries::Http };
         }
         let carries = s.carries;
         let side = s.side(from_client);
@@ -1015,13 +962,8 @@ impl Conn {
 
     fn report_http_side(&mut self, sid: u32, d: usize, at: &At, out: &mut dyn FnMut(Record)) {
         let from_client = self.is_client(d);
-        let mut rec = self.base_record(
-            d,
-            if from_client { Kind::Req } else { Kind::Resp },
-            sid,
-            at.ts,
-            None,
-        );
+        let mut rec =
+            self.base_record(d, if from_client { Kind::Req } else { Kind::Resp }, sid, at.ts, None);
         let Some(s) = self.streams.get_mut(&sid) else {
             return;
         };
@@ -1066,10 +1008,8 @@ impl Conn {
         let Some(s) = self.streams.get_mut(&sid) else {
             return;
         };
-        let desc = s
-            .method_desc
-            .as_ref()
-            .map(|md| if from_client { md.input() } else { md.output() });
+        let desc =
+            s.method_desc.as_ref().map(|md| if from_client { md.input() } else { md.output() });
         let side = s.side(from_client);
         rec.size = Some(m.len);
         rec.headers = side.headers.take();
@@ -1120,9 +1060,7 @@ impl Conn {
         out: &mut dyn FnMut(Record),
     ) {
         ctx.summary.resets += 1;
-        self.streams
-            .entry(sid)
-            .or_insert_with(|| Stream::new(at.ts, ctx.opts.max_message));
+        self.streams.entry(sid).or_insert_with(|| Stream::new(at.ts, ctx.opts.max_message));
         let mut rec = self.base_record(d, Kind::Rst, sid, at.ts, at.meta.clone());
         rec.message = Message::Text(code.name());
         out(rec);
@@ -1138,17 +1076,8 @@ impl Conn {
         out: &mut dyn FnMut(Record),
     ) {
         ctx.summary.goaways += 1;
-        debug!(
-            "conn {}: GOAWAY last stream {last} {}",
-            self.id.0,
-            code.name()
-        );
-        let mut gone: Vec<u32> = self
-            .streams
-            .keys()
-            .copied()
-            .filter(|&id| id > last)
-            .collect();
+        debug!("conn {}: GOAWAY last stream {last} {}", self.id.0, code.name());
+        let mut gone: Vec<u32> = self.streams.keys().copied().filter(|&id| id > last).collect();
         gone.sort_unstable();
         for id in gone {
             self.end_call(id, at, None, None, Flags::GOAWAY, ctx, out);
@@ -1185,11 +1114,7 @@ impl Conn {
         }
         flags.insert(s.resp.flags);
         flags.insert(s.req.flags);
-        rec.meta = if status.is_some() {
-            at.meta.clone()
-        } else {
-            s.resp.meta.clone()
-        };
+        rec.meta = if status.is_some() { at.meta.clone() } else { s.resp.meta.clone() };
         rec.flags = flags;
         rec.grpc_status = status;
         rec.grpc_message = message;
@@ -1202,10 +1127,7 @@ impl Conn {
 
 /// The value of the first field with this name.
 fn find<'a>(fields: &'a [Field], name: &str) -> Option<&'a str> {
-    fields
-        .iter()
-        .find(|f| f.name == name)
-        .map(|f| f.value.as_str())
+    fields.iter().find(|f| f.name == name).map(|f| f.value.as_str())
 }
 
 /// `/pkg.Service/Method` → the method's descriptor, when the pool has it.
@@ -1214,9 +1136,7 @@ pub fn method_descriptor(
     path: &str,
 ) -> Option<prost_reflect::MethodDescriptor> {
     let (service, method) = path.strip_prefix('/')?.rsplit_once('/')?;
-    pool.get_service_by_name(service)?
-        .methods()
-        .find(|m| m.name() == method)
+    pool.get_service_by_name(service)?.methods().find(|m| m.name() == method)
 }
 
 /// Whether bytes start like an HTTP/1 request or response line.

@@ -178,10 +178,7 @@ pub fn unpad<'a>(h: &FrameHeader, payload: &'a [u8]) -> Result<&'a [u8], FrameEr
         return Ok(payload);
     }
     let (&pad, rest) = payload.split_first().ok_or(FrameError::BadPadding(h.ty))?;
-    let keep = rest
-        .len()
-        .checked_sub(pad as usize)
-        .ok_or(FrameError::BadPadding(h.ty))?;
+    let keep = rest.len().checked_sub(pad as usize).ok_or(FrameError::BadPadding(h.ty))?;
     Ok(&rest[..keep])
 }
 
@@ -213,10 +210,7 @@ pub fn headers_fragment<'a>(
     if !h.has(flags::PRIORITY) {
         return Ok((None, body));
     }
-    let short = FrameError::TooShort {
-        ty: h.ty,
-        len: h.len,
-    };
+    let short = FrameError::TooShort { ty: h.ty, len: h.len };
     let prio = Priority::load(body).ok_or(short.clone())?;
     Ok((Some(prio), body.get(5..).ok_or(short)?))
 }
@@ -224,25 +218,14 @@ pub fn headers_fragment<'a>(
 /// Promised stream id and header block fragment of a PUSH_PROMISE frame.
 pub fn push_promise<'a>(h: &FrameHeader, payload: &'a [u8]) -> Result<(u32, &'a [u8]), FrameError> {
     let body = unpad(h, payload)?;
-    let short = FrameError::TooShort {
-        ty: h.ty,
-        len: h.len,
-    };
-    let id = u32::from_be_bytes(
-        body.get(..4)
-            .ok_or(short.clone())?
-            .try_into()
-            .map_err(|_| short)?,
-    );
+    let short = FrameError::TooShort { ty: h.ty, len: h.len };
+    let id = u32::from_be_bytes(body.get(..4).ok_or(short.clone())?.try_into().map_err(|_| short)?);
     Ok((id & 0x7fff_ffff, &body[4..]))
 }
 
 /// The payload of a PRIORITY frame.
 pub fn priority(h: &FrameHeader, payload: &[u8]) -> Result<Priority, FrameError> {
-    Priority::load(payload).ok_or(FrameError::TooShort {
-        ty: h.ty,
-        len: h.len,
-    })
+    Priority::load(payload).ok_or(FrameError::TooShort { ty: h.ty, len: h.len })
 }
 
 /// Reads a 4-byte big-endian value (RST_STREAM code, WINDOW_UPDATE increment).
@@ -252,9 +235,7 @@ pub fn u32_at(b: &[u8], at: usize) -> Option<u32> {
 
 /// The (id, value) pairs of a SETTINGS payload.
 pub fn settings(payload: &[u8]) -> impl Iterator<Item = (u16, u32)> + '_ {
-    payload
-        .chunks_exact(6)
-        .map(|c| (u16::from_be_bytes([c[0], c[1]]), u32_at(c, 2).unwrap_or(0)))
+    payload.chunks_exact(6).map(|c| (u16::from_be_bytes([c[0], c[1]]), u32_at(c, 2).unwrap_or(0)))
 }
 
 /// SETTINGS identifiers we act on.
@@ -294,13 +275,7 @@ mod tests {
 
     fn frame(ty: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
         let mut v = Vec::new();
-        FrameHeader {
-            len: payload.len() as u32,
-            ty: FrameType(ty),
-            flags,
-            stream,
-        }
-        .encode(&mut v);
+        FrameHeader { len: payload.len() as u32, ty: FrameType(ty), flags, stream }.encode(&mut v);
         v.extend_from_slice(payload);
         v
     }
@@ -309,30 +284,15 @@ mod tests {
     fn header_round_trip() {
         let v = frame(1, 0x25, 7, b"abc");
         let h = FrameHeader::load(&v).unwrap();
-        assert_eq!(
-            (h.len, h.ty, h.flags, h.stream),
-            (3, FrameType::HEADERS, 0x25, 7)
-        );
+        assert_eq!((h.len, h.ty, h.flags, h.stream), (3, FrameType::HEADERS, 0x25, 7));
     }
 
     #[test]
     fn padding_and_priority() {
-        let h = FrameHeader {
-            len: 0,
-            ty: FrameType::HEADERS,
-            flags: 0x28,
-            stream: 1,
-        };
+        let h = FrameHeader { len: 0, ty: FrameType::HEADERS, flags: 0x28, stream: 1 };
         let payload = [2, 0x80, 0, 0, 3, 15, b'x', b'y', 0, 0];
         let (p, frag) = headers_fragment(&h, &payload).unwrap();
-        assert_eq!(
-            p,
-            Some(Priority {
-                exclusive: true,
-                depends_on: 3,
-                weight: 15
-            })
-        );
+        assert_eq!(p, Some(Priority { exclusive: true, depends_on: 3, weight: 15 }));
         assert_eq!(frag, b"xy");
         assert!(unpad(&h, &[5, 1]).is_err());
     }

@@ -1,0 +1,201 @@
+//! `dockersnoop decode`: reader → reassembler → decoder → renderer, one file
+//! after another.
+
+use std::cell::RefCell;
+use std::io::{self, BufWriter, IsTerminal};
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use prost_reflect::DescriptorPool;
+
+use super::{DecodeOptions, Decoder, Record, Summary};
+use crate::cli::{parse_size, DecodeArgs, Format, OutputArgs};
+use crate::pcapng::reader::{CaptureReader, ReadError};
+use crate::reassembly::tcp::Reassembler;
+use crate::render::{Filter, JsonRenderer, TableRenderer};
+
+/// Runs `dockersnoop decode`.
+pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
+    let opts = DecodeOptions {
+        max_message: parse_size(&args.output.max_message)
+            .map_err(|e| anyhow::anyhow!("--max-message: {e}"))?
+            .try_into()
+            .unwrap_or(usize::MAX),
+        headers: args.output.headers,
+    };
+    let filter = filter(&args.output)?;
+    let stdout = io::stdout();
+    let width = match args.output.full || !stdout.is_terminal() {
+        true => None,
+        false => Some(terminal_width()),
+    };
+    let out = BufWriter::with_capacity(1 << 16, stdout.lock());
+    let mut sink = match args.output.format {
+        Format::Table => Sink::Table(TableRenderer::new(out, width, args.output.headers)),
+        Format::Json => Sink::Json(JsonRenderer::new(out, args.output.headers)),
+    };
+
+    let mut failed = false;
+    for path in &args.files {
+        let pool = pool_for(args, path)?;
+        let mut decoder = Decoder::new(pool, opts.clone());
+        let outcome = decode_file(path, &mut decoder, &filter, &mut sink);
+        sink.flush()?;
+        warn_summary(path, &decoder.summary());
+        match outcome {
+            Ok(()) => {}
+            Err(FileError::Read(e)) => {
+                eprintln!("dockersnoop: {e}");
+                failed = true;
+            }
+            Err(FileError::Output(e)) => return Err(e.into()),
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Why one file stopped early.
+enum FileError {
+    /// The capture is corrupt or truncated: everything before was decoded.
+    Read(ReadError),
+    /// Writing the output failed (a closed pipe, a full disk): stop everything.
+    Output(io::Error),
+}
+
+/// Decodes one capture into `sink`. On a read error, everything decoded up to
+/// that point is still flushed: open calls end as incomplete.
+fn decode_file(
+    path: &Path,
+    decoder: &mut Decoder,
+    filter: &Filter,
+    sink: &mut Sink,
+) -> Result<(), FileError> {
+    let mut reader = CaptureReader::open(path).map_err(FileError::Read)?;
+    let mut reassembler = Reassembler::new();
+    // The first output error, kept until the loop notices it.
+    let out_err: RefCell<Option<io::Error>> = RefCell::new(None);
+    let mut emit = |r: Record| {
+        if out_err.borrow().is_none() && filter.matches(&r) {
+            if let Err(e) = sink.render(&r) {
+                *out_err.borrow_mut() = Some(e);
+            }
+        }
+    };
+
+    let read_result = loop {
+        match reader.next_packet() {
+            Ok(Some(pkt)) => {
+                reassembler.push(&pkt, &mut |ev| decoder.on_event(ev, &mut emit));
+            }
+            Ok(None) => break Ok(()),
+            Err(e) => break Err(e),
+        }
+        if out_err.borrow().is_some() {
+            break Ok(());
+        }
+    };
+    reassembler.finish(&mut |ev| decoder.on_event(ev, &mut emit));
+    decoder.finish(&mut emit);
+    log::debug!("{}: {:?}", path.display(), reader.stats());
+    log::debug!("{}: {:?}", path.display(), reassembler.stats());
+    if let Some(e) = out_err.into_inner() {
+        return Err(FileError::Output(e));
+    }
+    read_result.map_err(FileError::Read)
+}
+
+/// The schemas for one file: the user's, then the ones embedded in the
+/// capture, then the built-in set.
+fn pool_for(args: &DecodeArgs, path: &Path) -> anyhow::Result<DescriptorPool> {
+    let embedded = match crate::schema::capture::embedded_sets(path) {
+        Ok(sets) => sets,
+        Err(e) => {
+            // The packet pass reports a corrupt file with its offset; here
+            // it only means fewer schemas.
+            log::debug!("no embedded schema: {e}");
+            Vec::new()
+        }
+    };
+    crate::schema::pool(&args.schema, &embedded)
+        .with_context(|| format!("{}: loading schemas", path.display()))
+}
+
+/// The end-of-file warnings: what the user should know to trust the rows.
+fn warn_summary(path: &Path, s: &Summary) {
+    let name = path.display();
+    if s.joined_mid_stream > 0 || s.unknown_header_fields > 0 {
+        eprintln!(
+            "dockersnoop: warning: {name}: {} connection(s) joined mid-stream; \
+             {} header field(s) referred to compression-table entries sent before the \
+             capture started (shown as <unknown #N>)",
+            s.joined_mid_stream, s.unknown_header_fields
+        );
+    }
+    if s.gaps > 0 {
+        eprintln!(
+            "dockersnoop: warning: {name}: {} gap(s) in the capture; decoding resumed \
+             at the next frame boundary ({} bytes skipped)",
+            s.gaps, s.resync_skipped_bytes
+        );
+    }
+    if s.hpack_errors + s.frame_errors + s.undecodable_messages > 0 {
+        eprintln!(
+            "dockersnoop: warning: {name}: {} malformed header block(s), {} malformed \
+             frame(s), {} message(s) that could not be decoded",
+            s.hpack_errors, s.frame_errors, s.undecodable_messages
+        );
+    }
+    if s.http2_connections == 0 && s.connections > 0 {
+        eprintln!(
+            "dockersnoop: warning: {name}: none of its {} TCP connection(s) carried HTTP/2",
+            s.connections
+        );
+    }
+}
+
+fn filter(o: &OutputArgs) -> anyhow::Result<Filter> {
+    let method = match &o.method {
+        Some(re) => Some(regex::Regex::new(re).with_context(|| format!("--method {re:?}"))?),
+        None => None,
+    };
+    Ok(Filter { method, pid: o.pid, comm: o.comm.clone() })
+}
+
+/// The width of the terminal on stdout, or 160 when it cannot be told.
+fn terminal_width() -> usize {
+    if let Some(cols) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
+        return cols;
+    }
+    // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we pass and
+    // reads nothing else; fd 1 is ours for the life of the process.
+    let mut ws: libc::winsize = unsafe { std::mem::zeroed() };
+    let ok = unsafe { libc::ioctl(1, libc::TIOCGWINSZ, &mut ws) } == 0;
+    if ok && ws.ws_col > 0 {
+        ws.ws_col as usize
+    } else {
+        160
+    }
+}
+
+/// The chosen renderer.
+enum Sink<'a> {
+    Table(TableRenderer<BufWriter<io::StdoutLock<'a>>>),
+    Json(JsonRenderer<BufWriter<io::StdoutLock<'a>>>),
+}
+
+impl Sink<'_> {
+    fn render(&mut self, r: &Record) -> io::Result<()> {
+        match self {
+            Sink::Table(t) => t.render(r),
+            Sink::Json(j) => j.render(r),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::Table(t) => t.flush(),
+            Sink::Json(j) => j.flush(),
+        }
+    }
+}
