@@ -259,7 +259,7 @@ fn unary_with_schema_json_and_table() {
     for r in &recs {
         t.render(r).unwrap();
     }
-    let text = String::from_utf8(t.into_inner()).unwrap();
+    let text = String::from_utf8(t.into_inner().unwrap()).unwrap();
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(lines.len(), 3, "{text}");
     assert!(lines[0].starts_with("COMM") && lines[0].ends_with("MESSAGE"));
@@ -274,7 +274,7 @@ fn unary_with_schema_json_and_table() {
     // Cut to the terminal width.
     let mut t = TableRenderer::new(Vec::new(), Some(40), false);
     t.render(&recs[0]).unwrap();
-    let text = String::from_utf8(t.into_inner()).unwrap();
+    let text = String::from_utf8(t.into_inner().unwrap()).unwrap();
     assert!(text.lines().all(|l| l.chars().count() <= 40), "{text}");
 }
 
@@ -964,4 +964,74 @@ fn bidi_streaming_interleaves_in_capture_order() {
             "END -"
         ]
     );
+}
+
+/// Regression: a plain request whose HEADERS lacks END_STREAM (completed by
+/// CONTINUATION) printed its row only when the call ended, after the response.
+#[test]
+fn plain_request_row_comes_before_its_response() {
+    let mut run = Run::plain();
+    let (mut c, mut s) = (Enc::new(), Enc::new());
+    let block = c.block(&[
+        (":method", "GET"),
+        (":scheme", "http"),
+        (":path", "/tata"),
+        (":authority", "localhost"),
+        ("x-long", &"v".repeat(100)),
+    ]);
+    let (first, rest) = block.split_at(10);
+    let mut wire = PREFACE.to_vec();
+    wire.extend(settings(&[]));
+    wire.extend(frame(1, 0, 1, first)); // HEADERS, neither END_STREAM nor END_HEADERS
+    wire.extend(frame(9, 0x4, 1, rest)); // CONTINUATION, END_HEADERS
+    run.send(Dir::AtoB, &wire);
+    let mut wire = settings(&[]);
+    wire.extend(frame(1, 0x4, 1, &s.block(&[(":status", "200")])));
+    wire.extend(frame(0, 0x1, 1, b"hello"));
+    run.send(Dir::BtoA, &wire);
+    // The server resets the stream after its complete response.
+    run.send(Dir::BtoA, &frame(3, 0, 1, &0u32.to_be_bytes()));
+    let (json, recs, _) = run.finish();
+    assert_eq!(types(&json), ["REQ:1", "RESP:1", "END:1", "RST:1"]);
+    assert_eq!(json[0]["message"], "GET /tata");
+    assert!(recs[0].ts_ns < recs[1].ts_ns, "the request row has its own time");
+    // One END per call; the late RST keeps the call's method.
+    assert_eq!(json[3]["method"], "/tata");
+    assert_eq!(json[3]["message"], "NO_ERROR");
+}
+
+/// A plain POST with a body is reported when its body ends, before the answer.
+#[test]
+fn plain_post_row_when_its_body_ends() {
+    let mut run = Run::plain();
+    let (mut c, mut s) = (Enc::new(), Enc::new());
+    let mut wire = PREFACE.to_vec();
+    let head = c.block(&[(":method", "POST"), (":path", "/up"), (":scheme", "http")]);
+    wire.extend(frame(1, 0x4, 1, &head));
+    wire.extend(frame(0, 0, 1, b"abc"));
+    wire.extend(frame(0, 0x1, 1, b"def"));
+    run.send(Dir::AtoB, &wire);
+    run.send(Dir::BtoA, &frame(1, 0x5, 1, &s.block(&[(":status", "204")])));
+    let (json, _, _) = run.finish();
+    assert_eq!(types(&json), ["REQ:1", "RESP:1", "END:1"]);
+    assert_eq!(json[0]["size"], 6);
+}
+
+/// Frames for a stream the client cancelled do not open a second call.
+#[test]
+fn response_after_client_cancel_is_not_a_new_call() {
+    let mut run = Run::plain();
+    let (mut c, mut s) = (Enc::new(), Enc::new());
+    let mut wire = PREFACE.to_vec();
+    wire.extend(frame(1, 0x5, 7, &c.block(&[(":method", "GET"), (":path", "/q")])));
+    wire.extend(frame(3, 0, 7, &8u32.to_be_bytes()));
+    run.send(Dir::AtoB, &wire);
+    let mut wire = frame(1, 0x4, 7, &s.block(&[(":status", "200")]));
+    wire.extend(frame(0, 0x1, 7, b"late"));
+    run.send(Dir::BtoA, &wire);
+    let (json, _, summary) = run.finish();
+    assert_eq!(types(&json), ["REQ:7", "RST:7", "END:7"]);
+    assert_eq!(json[1]["message"], "CANCEL");
+    assert_eq!(json[1]["method"], "/q");
+    assert_eq!(summary.hpack_errors, 0);
 }

@@ -6,6 +6,10 @@
 //! ```
 //! Without process metadata COMM is `-`, TID is `-`, and the source and
 //! destination endpoints stand in the PID and PEER columns.
+//!
+//! Column widths come from the first [`HOLD_ROWS`] rows, which are held back
+//! until then (or until the input ends), so that the heading and the rows
+//! line up. A later, wider value widens its column from that row on.
 
 use std::io::{self, Write};
 
@@ -15,8 +19,16 @@ use crate::decode::{Kind, Message, Record};
 
 /// Column headings, in order.
 const COLUMNS: [&str; 8] = ["COMM", "PID", "TID", "PEER", "TYPE", "STREAM", "METHOD", "MESSAGE"];
-/// Starting widths; a column grows when a value is wider (later rows shift).
+/// Narrowest widths of the aligned columns.
 const MIN_WIDTHS: [usize; 7] = [8, 6, 6, 6, 4, 6, 20];
+/// Rows held back to size the columns before the heading is printed.
+pub const HOLD_ROWS: usize = 64;
+/// Width of an IPv4 endpoint at its widest (`255.255.255.255:65535`): PID
+/// and PEER hold endpoints when a capture has no process metadata.
+const ENDPOINT_WIDTH: usize = 21;
+
+/// A row waiting for the widths: its cells and its `--headers` lines.
+type Held = ([String; 8], Vec<String>);
 
 /// Writes the table.
 pub struct TableRenderer<W: Write> {
@@ -26,46 +38,80 @@ pub struct TableRenderer<W: Write> {
     widths: [usize; 7],
     header_done: bool,
     headers: bool,
+    held: Vec<Held>,
 }
 
 impl<W: Write> TableRenderer<W> {
     /// `width`: the terminal width rows are cut to, `None` for `--full`.
     /// `headers`: print header fields under each row (`--headers`).
     pub fn new(out: W, width: Option<usize>, headers: bool) -> Self {
-        TableRenderer { out, width, widths: MIN_WIDTHS, header_done: false, headers }
+        TableRenderer {
+            out,
+            width,
+            widths: MIN_WIDTHS,
+            header_done: false,
+            headers,
+            held: Vec::new(),
+        }
     }
 
     /// Writes one record; END rows of calls that ended well are not shown.
+    /// The first [`HOLD_ROWS`] rows are written once the columns are sized.
     pub fn render(&mut self, r: &Record) -> io::Result<()> {
         let Some(cells) = row(r) else { return Ok(()) };
+        let extra = match self.headers {
+            true => r.headers.iter().flatten().map(|(k, v)| format!("    {k}: {v}")).collect(),
+            false => Vec::new(),
+        };
         if !self.header_done {
-            self.header_done = true;
-            let head = COLUMNS.map(str::to_string);
-            self.write_row(&head)?;
-        }
-        self.write_row(&cells)?;
-        if self.headers {
-            for (k, v) in r.headers.iter().flatten() {
-                let line = format!("    {k}: {v}");
-                self.write_line(&line)?;
+            if r.meta.is_none() {
+                self.widths[1] = self.widths[1].max(ENDPOINT_WIDTH);
+                self.widths[3] = self.widths[3].max(ENDPOINT_WIDTH);
             }
+            self.grow(&cells);
+            self.held.push((cells, extra));
+            if self.held.len() >= HOLD_ROWS {
+                self.release()?;
+            }
+            return Ok(());
+        }
+        self.grow(&cells);
+        self.write_row(&cells, &extra)
+    }
+
+    /// Prints the heading and the rows held so far.
+    fn release(&mut self) -> io::Result<()> {
+        if self.header_done || self.held.is_empty() {
+            return Ok(());
+        }
+        self.header_done = true;
+        self.write_row(&COLUMNS.map(str::to_string), &[])?;
+        for (cells, extra) in std::mem::take(&mut self.held) {
+            self.write_row(&cells, &extra)?;
         }
         Ok(())
     }
 
-    fn write_row(&mut self, cells: &[String; 8]) -> io::Result<()> {
+    fn grow(&mut self, cells: &[String; 8]) {
+        for (w, cell) in self.widths.iter_mut().zip(cells) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+
+    fn write_row(&mut self, cells: &[String; 8], extra: &[String]) -> io::Result<()> {
         let mut line = String::new();
         for (i, cell) in cells.iter().enumerate() {
-            if i < 7 {
+            line.push_str(cell);
+            if let Some(w) = self.widths.get(i) {
                 let n = cell.chars().count();
-                self.widths[i] = self.widths[i].max(n);
-                line.push_str(cell);
-                line.extend(std::iter::repeat_n(' ', self.widths[i] - n + 1));
-            } else {
-                line.push_str(cell);
+                line.extend(std::iter::repeat_n(' ', w.saturating_sub(n) + 1));
             }
         }
-        self.write_line(line.trim_end())
+        self.write_line(line.trim_end())?;
+        for l in extra {
+            self.write_line(l)?;
+        }
+        Ok(())
     }
 
     fn write_line(&mut self, line: &str) -> io::Result<()> {
@@ -78,12 +124,15 @@ impl<W: Write> TableRenderer<W> {
         }
     }
 
+    /// Writes the rows held back (the input ended) and flushes.
     pub fn flush(&mut self) -> io::Result<()> {
+        self.release()?;
         self.out.flush()
     }
 
-    pub fn into_inner(self) -> W {
-        self.out
+    pub fn into_inner(mut self) -> io::Result<W> {
+        self.release()?;
+        Ok(self.out)
     }
 }
 
@@ -145,5 +194,81 @@ fn escape(s: &str) -> String {
         s.escape_debug().to_string()
     } else {
         s.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::decode::{Flags, Proto};
+    use crate::reassembly::ConnId;
+
+    fn rec(src: &str, dst: &str, method: &str) -> Record {
+        Record {
+            ts_ns: 0,
+            conn: ConnId(0),
+            proto: Proto::Grpc,
+            meta: None,
+            src: src.parse().unwrap(),
+            dst: dst.parse().unwrap(),
+            kind: Kind::Req,
+            stream: 1,
+            method: Some(method.into()),
+            message_type: None,
+            message: Message::Text("m".into()),
+            size: None,
+            grpc_status: None,
+            grpc_message: None,
+            duration_us: None,
+            headers: None,
+            flags: Flags::default(),
+        }
+    }
+
+    /// Start column of each heading in the first line, and of each cell in
+    /// the others: all lines must agree.
+    fn starts(line: &str) -> Vec<usize> {
+        let mut v = Vec::new();
+        let mut prev = ' ';
+        for (i, ch) in line.chars().enumerate() {
+            if ch != ' ' && prev == ' ' {
+                v.push(i);
+            }
+            prev = ch;
+        }
+        v
+    }
+
+    #[test]
+    fn heading_and_rows_line_up_without_metadata() {
+        let mut t = TableRenderer::new(Vec::new(), None, false);
+        t.render(&rec("[::1]:51164", "[::1]:50051", "/a.B/C")).unwrap();
+        t.render(&rec("[::1]:50051", "[::1]:51164", "/greet.GreetService/GreetManyTimes"))
+            .unwrap();
+        t.render(&rec("192.168.122.3:56238", "172.217.4.78:443", "/x")).unwrap();
+        let text = String::from_utf8(t.into_inner().unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 4, "{text}");
+        let head = starts(lines[0]);
+        assert_eq!(head.len(), 8);
+        for l in &lines[1..] {
+            assert_eq!(starts(l), head, "\n{text}");
+        }
+    }
+
+    #[test]
+    fn later_wider_rows_widen_from_then_on() {
+        let mut t = TableRenderer::new(Vec::new(), None, false);
+        for _ in 0..HOLD_ROWS {
+            t.render(&rec("[::1]:1", "[::1]:2", "/a.B/C")).unwrap();
+        }
+        let long = "/".to_string() + &"m".repeat(40);
+        t.render(&rec("[::1]:1", "[::1]:2", &long)).unwrap();
+        t.render(&rec("[::1]:1", "[::1]:2", "/a.B/C")).unwrap();
+        let text = String::from_utf8(t.into_inner().unwrap()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(starts(lines[1]), starts(lines[0]));
+        let n = lines.len();
+        assert_eq!(starts(lines[n - 1]), starts(lines[n - 2]), "\n{text}");
     }
 }

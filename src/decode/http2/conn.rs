@@ -2,7 +2,7 @@
 //! upgrade, CONNECT prelude, or frame heuristics when joined mid-stream),
 //! framing each direction, HPACK per direction, and the streams.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::Arc;
 
@@ -23,6 +23,10 @@ const MAX_DETECT: usize = 64 * 1024;
 const MAX_RESYNC: usize = 1 << 20;
 /// Largest header block kept across CONTINUATION frames.
 const MAX_HEADER_BLOCK: usize = 1 << 20;
+/// Ended streams remembered per connection, so that frames arriving after
+/// the end (a RST_STREAM after a complete response, a response racing the
+/// client's cancel) neither open a new call nor lose the method.
+const MAX_CLOSED: usize = 1024;
 
 /// What the decoders share across connections.
 pub struct Ctx<'a> {
@@ -184,6 +188,8 @@ pub struct Conn {
     dirs: [DirState; 2],
     client: Option<Dir>,
     streams: HashMap<u32, Stream>,
+    /// Recently ended streams and their methods (at most [`MAX_CLOSED`]).
+    closed: BTreeMap<u32, (Option<String>, Proto)>,
     upgrade: Option<Upgrade>,
     counted_http2: bool,
     counted_join: bool,
@@ -223,6 +229,7 @@ impl Conn {
             dirs: [DirState::new(), DirState::new()],
             client: None,
             streams: HashMap::new(),
+            closed: BTreeMap::new(),
             upgrade: None,
             counted_http2: false,
             counted_join: false,
@@ -792,6 +799,10 @@ impl Conn {
                 self.client = Some(dir_of(d).reverse());
             }
         }
+        if self.closed.contains_key(&sid) {
+            debug!("conn {}: header block on ended stream {sid} ignored", self.id.0);
+            return;
+        }
         let from_client = self.is_client(d);
         let cap = ctx.opts.max_message;
         let keep_headers = ctx.opts.headers;
@@ -841,12 +852,26 @@ impl Conn {
         if end_stream {
             side.ended = true;
         }
+        let plain = s.carries != Carries::Grpc;
+        // A plain request without END_STREAM: a bodiless method is complete
+        // with its header block; any request is complete once answered.
+        let bodiless = from_client
+            && !end_stream
+            && !side.reported
+            && find(&fields, "content-length").is_none()
+            && matches!(find(&fields, ":method"), Some("GET" | "HEAD" | "OPTIONS" | "DELETE"));
+        let answered = !from_client && !s.req.reported;
+        let status: Option<u32> = find(&fields, "grpc-status").and_then(|v| v.trim().parse().ok());
+        if !from_client && trailers && s.carries == Carries::Unknown && status.is_some() {
+            s.carries = Carries::Grpc;
+        }
+        if plain && bodiless {
+            self.report_http_side(sid, d, at, out);
+        } else if plain && answered {
+            self.report_http_side(sid, 1 - d, at, out);
+        }
         if !from_client && trailers {
-            let status = find(&fields, "grpc-status").and_then(|v| v.trim().parse().ok());
             let message = find(&fields, "grpc-message").map(percent_decode);
-            if s.carries == Carries::Unknown && status.is_some() {
-                s.carries = Carries::Grpc;
-            }
             return self.end_call(sid, at, status, message, Flags::default(), ctx, out);
         }
         if end_stream {
@@ -866,6 +891,10 @@ impl Conn {
         ctx: &mut Ctx<'_>,
         out: &mut dyn FnMut(Record),
     ) {
+        if self.closed.contains_key(&sid) {
+            trace!("conn {}: DATA on ended stream {sid} ignored", self.id.0);
+            return;
+        }
         let from_client = self.is_client(d);
         let cap = ctx.opts.max_message;
         let s = self.streams.entry(sid).or_insert_with(|| Stream::new(at.ts, cap));
@@ -972,6 +1001,11 @@ impl Conn {
             return;
         }
         side.reported = true;
+        if side.last_ts != 0 {
+            // The row is the time of the side's last byte, even when it is
+            // printed later (an unanswered request ended by the response).
+            rec.ts_ns = side.last_ts;
+        }
         let mut text = side.head.clone().unwrap_or_else(|| "-".into());
         if let Some(ct) = &side.content_type {
             text.push(' ');
@@ -1060,6 +1094,17 @@ impl Conn {
         out: &mut dyn FnMut(Record),
     ) {
         ctx.summary.resets += 1;
+        if let Some((method, proto)) = self.closed.get(&sid) {
+            // The call already ended (e.g. a server's RST_STREAM(NO_ERROR)
+            // after a complete response): the reset is shown, the call does
+            // not end twice.
+            let (method, proto) = (method.clone(), *proto);
+            let mut rec = self.base_record(d, Kind::Rst, sid, at.ts, at.meta.clone());
+            rec.method = method;
+            rec.proto = proto;
+            rec.message = Message::Text(code.name());
+            return out(rec);
+        }
         self.streams.entry(sid).or_insert_with(|| Stream::new(at.ts, ctx.opts.max_message));
         let mut rec = self.base_record(d, Kind::Rst, sid, at.ts, at.meta.clone());
         rec.message = Message::Text(code.name());
@@ -1109,6 +1154,10 @@ impl Conn {
         let Some(mut s) = self.streams.remove(&sid) else {
             return;
         };
+        self.closed.insert(sid, (s.method.clone(), rec.proto));
+        if self.closed.len() > MAX_CLOSED {
+            self.closed.pop_first();
+        }
         if s.req.messages.is_partial() || s.resp.messages.is_partial() {
             flags.insert(Flags::INCOMPLETE);
         }
