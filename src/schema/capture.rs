@@ -1,24 +1,19 @@
 //! Finding the schema blocks the recorder embeds in a pcapng capture.
 //!
-//! Only the block framing is read here (type, length, the section's byte
-//! order): enough for `schema list` to show what a capture carries without
-//! going through the packet reader.
+//! The capture goes through the project's one pcapng reader
+//! ([`CaptureReader`]), which keeps the payloads of the custom blocks with
+//! our PEN; the ones that start with [`SCHEMA_MAGIC`] are schema sets.
 
 use std::fs::File;
-use std::io::{self, BufReader, Read};
+use std::io::{BufReader, Read};
 use std::path::Path;
 
-use flate2::read::MultiGzDecoder;
-
 use super::{decode_embedded, SchemaError, SCHEMA_MAGIC};
-use crate::chunk::PEN;
+use crate::pcapng::compress;
+use crate::pcapng::reader::{CaptureReader, Format, ReadError};
 
 /// Block type of a pcapng Section Header Block (the same in either byte order).
 const SHB: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
-/// Custom block types: copyable, and not to be copied.
-const CUSTOM_TYPES: [u32; 2] = [0x0000_0BAD, 0x4000_0BAD];
-/// Largest block we read into memory.
-const MAX_BLOCK: u32 = 256 << 20;
 
 /// What a file starts with.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,99 +47,51 @@ pub fn sniff(head: &[u8]) -> Kind {
     }
 }
 
-/// Opens `path`, transparently decompressing zstd and gzip.
+/// Opens `path`, transparently decompressing zstd and gzip (the same
+/// detection as the capture reader's).
 pub fn open(path: &Path) -> Result<Box<dyn Read>, SchemaError> {
     let err = |error| SchemaError::Read { path: path.into(), error };
-    let mut file = File::open(path).map_err(err)?;
-    let mut magic = [0u8; 4];
-    let n = read_full(&mut file, &mut magic).map_err(err)?;
-    let head = io::Cursor::new(magic[..n].to_vec()).chain(file);
-    Ok(match magic {
-        [0x28, 0xb5, 0x2f, 0xfd] => Box::new(zstd::stream::read::Decoder::new(head).map_err(err)?),
-        [0x1f, 0x8b, ..] => Box::new(MultiGzDecoder::new(head)),
-        _ => Box::new(BufReader::new(head)),
-    })
+    let file = File::open(path).map_err(err)?;
+    let d = compress::decompress(Box::new(file)).map_err(err)?;
+    Ok(Box::new(BufReader::new(d.reader)))
 }
 
-/// Reads until `buf` is full or the input ends; returns how much was read.
-fn read_full(r: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut n = 0;
-    while n < buf.len() {
-        match r.read(&mut buf[n..]) {
-            Ok(0) => break,
-            Ok(k) => n += k,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(n)
-}
-
-/// The FileDescriptorSets (as bytes) embedded in the pcapng capture at `path`.
+/// The FileDescriptorSets (as bytes) embedded in the capture at `path`; a
+/// pcap file has none.
 pub fn embedded_sets(path: &Path) -> Result<Vec<Vec<u8>>, SchemaError> {
-    embedded_sets_from(open(path)?, path)
+    let reader = CaptureReader::open(path).map_err(|e| capture_error(path, e))?;
+    collect(reader, path)
 }
 
-/// Walks the blocks of a pcapng stream and decodes our schema blocks.
-pub fn embedded_sets_from(mut r: impl Read, path: &Path) -> Result<Vec<Vec<u8>>, SchemaError> {
-    let bad = |offset: u64, what: String| SchemaError::Capture { path: path.into(), offset, what };
-    let mut sets = Vec::new();
-    let mut offset = 0u64;
-    let mut big_endian = false;
-    loop {
-        let mut head = [0u8; 8];
-        let n = read_full(&mut r, &mut head).map_err(|e| bad(offset, e.to_string()))?;
-        if n == 0 {
-            return Ok(sets);
-        }
-        if n < head.len() {
-            return Err(bad(offset, "block header is truncated".into()));
-        }
-        if head[..4] == SHB {
-            let mut bom = [0u8; 4];
-            read_full(&mut r, &mut bom).map_err(|e| bad(offset, e.to_string()))?;
-            big_endian = match bom {
-                [0x1a, 0x2b, 0x3c, 0x4d] => true,
-                [0x4d, 0x3c, 0x2b, 0x1a] => false,
-                _ => return Err(bad(offset, "section header has no byte-order magic".into())),
-            };
-        } else if offset == 0 {
-            return Err(bad(0, "not a pcapng file".into()));
-        }
-        let word = |b: [u8; 4]| {
-            if big_endian {
-                u32::from_be_bytes(b)
-            } else {
-                u32::from_le_bytes(b)
-            }
-        };
-        let block_type = word([head[0], head[1], head[2], head[3]]);
-        let total = word([head[4], head[5], head[6], head[7]]);
-        if !(12..=MAX_BLOCK).contains(&total) || total % 4 != 0 {
-            return Err(bad(offset, format!("block length {total} is invalid")));
-        }
-        let already = if head[..4] == SHB { 12 } else { 8 };
-        let mut body = vec![0u8; total as usize - already];
-        let got = read_full(&mut r, &mut body).map_err(|e| bad(offset, e.to_string()))?;
-        if got < body.len() {
-            return Err(bad(offset, "block is truncated".into()));
-        }
-        if CUSTOM_TYPES.contains(&block_type) {
-            // Body: PEN, payload (padded), trailing total length.
-            let pen = body.get(..4).map(|b| word([b[0], b[1], b[2], b[3]]));
-            let payload = body.get(4..body.len() - 4).unwrap_or_default();
-            if pen == Some(PEN) && payload.starts_with(SCHEMA_MAGIC) {
-                let set = decode_embedded(payload).map_err(|e| bad(offset, e.to_string()))?;
-                log::debug!(
-                    "{}: schema block at offset {offset}: {} bytes",
-                    path.display(),
-                    set.len()
-                );
-                sets.push(set);
-            }
-        }
-        offset += u64::from(total);
+/// Same as [`embedded_sets`] from any reader; `path` names it in errors.
+pub fn embedded_sets_from(
+    r: impl Read + Send + 'static,
+    path: &Path,
+) -> Result<Vec<Vec<u8>>, SchemaError> {
+    let name = path.display().to_string();
+    let reader =
+        CaptureReader::from_reader(&name, Box::new(r)).map_err(|e| capture_error(path, e))?;
+    collect(reader, path)
+}
+
+/// Reads the whole capture (schema blocks may come at any point, as the
+/// recorder extracts them in the background) and decodes our schema blocks.
+fn collect(mut reader: CaptureReader, path: &Path) -> Result<Vec<Vec<u8>>, SchemaError> {
+    if reader.format() == Format::Pcap {
+        return Ok(Vec::new());
     }
+    while reader.next_packet().map_err(|e| capture_error(path, e))?.is_some() {}
+    let mut sets = Vec::new();
+    for payload in reader.custom_blocks().iter().filter(|p| p.starts_with(SCHEMA_MAGIC)) {
+        let set = decode_embedded(payload).map_err(|e| e.in_file(path))?;
+        log::debug!("{}: schema block of {} bytes", path.display(), set.len());
+        sets.push(set);
+    }
+    Ok(sets)
+}
+
+fn capture_error(path: &Path, e: ReadError) -> SchemaError {
+    SchemaError::Capture { path: path.into(), offset: e.offset, what: e.kind.to_string() }
 }
 
 #[cfg(test)]
@@ -155,6 +102,8 @@ mod tests {
     use super::super::encode_embedded;
     use super::super::extract::tests::sample;
     use super::*;
+    use crate::chunk::PEN;
+    use std::io;
 
     /// A little-endian pcapng: SHB, our schema block, another custom block.
     fn capture(payload: &[u8]) -> Vec<u8> {
@@ -180,7 +129,7 @@ mod tests {
     fn finds_schema_blocks() {
         let set = FileDescriptorSet { file: vec![sample("a.proto", "a", "A")] };
         let bytes = capture(&encode_embedded(&set).unwrap());
-        let sets = embedded_sets_from(bytes.as_slice(), Path::new("x.pcapng")).unwrap();
+        let sets = embedded_sets_from(io::Cursor::new(bytes), Path::new("x.pcapng")).unwrap();
         assert_eq!(sets, vec![set.encode_to_vec()]);
     }
 
@@ -188,9 +137,10 @@ mod tests {
     fn truncated_capture_names_offset() {
         let set = FileDescriptorSet { file: vec![sample("a.proto", "a", "A")] };
         let bytes = capture(&encode_embedded(&set).unwrap());
-        let err = embedded_sets_from(&bytes[..bytes.len() - 5], Path::new("x.pcapng")).unwrap_err();
+        let cut = bytes[..bytes.len() - 5].to_vec();
+        let err = embedded_sets_from(io::Cursor::new(cut), Path::new("x.pcapng")).unwrap_err();
         let text = err.to_string();
-        assert!(text.starts_with("x.pcapng at offset ") && text.ends_with("truncated"), "{text}");
+        assert!(text.starts_with("x.pcapng at offset ") && text.contains("truncated"), "{text}");
     }
 
     #[test]
