@@ -243,8 +243,7 @@ mod tests {
     fn heading_and_rows_line_up_without_metadata() {
         let mut t = TableRenderer::new(Vec::new(), None, false);
         t.render(&rec("[::1]:51164", "[::1]:50051", "/a.B/C")).unwrap();
-        t.render(&rec("[::1]:50051", "[::1]:51164", "/greet.GreetService/GreetManyTimes"))
-            .unwrap();
+        t.render(&rec("[::1]:50051", "[::1]:51164", "/greet.GreetService/GreetManyTimes")).unwrap();
         t.render(&rec("192.168.122.3:56238", "172.217.4.78:443", "/x")).unwrap();
         let text = String::from_utf8(t.into_inner().unwrap()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
