@@ -26,10 +26,7 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     };
     let filter = filter(&args.output)?;
     let stdout = io::stdout();
-    let width = match args.output.full || !stdout.is_terminal() {
-        true => None,
-        false => Some(terminal_width()),
-    };
+    let width = if args.output.full { None } else { row_width(stdout.is_terminal()) };
     let out = BufWriter::with_capacity(1 << 16, stdout.lock());
     let mut sink = match args.output.format {
         Format::Table => Sink::Table(TableRenderer::new(out, width, args.output.headers)),
@@ -124,19 +121,32 @@ fn pool_for(args: &DecodeArgs, path: &Path) -> anyhow::Result<DescriptorPool> {
 /// The end-of-file warnings: what the user should know to trust the rows.
 fn warn_summary(path: &Path, s: &Summary) {
     let name = path.display();
-    if s.joined_mid_stream > 0 || s.unknown_header_fields > 0 {
+    let unknown = s.unknown_header_fields;
+    if s.joined_mid_stream > 0 {
         eprintln!(
             "dockersnoop: warning: {name}: {} connection(s) joined mid-stream; \
-             {} header field(s) referred to compression-table entries sent before the \
+             {unknown} header field(s) referred to compression-table entries sent before the \
              capture started (shown as <unknown #N>)",
-            s.joined_mid_stream, s.unknown_header_fields
+            s.joined_mid_stream
         );
     }
     if s.gaps > 0 {
-        eprintln!(
+        let mut line = format!(
             "dockersnoop: warning: {name}: {} gap(s) in the capture; decoding resumed \
              at the next frame boundary ({} bytes skipped)",
             s.gaps, s.resync_skipped_bytes
+        );
+        if s.joined_mid_stream == 0 && unknown > 0 {
+            line.push_str(&format!(
+                "; {unknown} header field(s) referred to compression-table entries \
+                 that may have been lost (shown as <unknown #N>)"
+            ));
+        }
+        eprintln!("{line}");
+    } else if s.joined_mid_stream == 0 && unknown > 0 {
+        eprintln!(
+            "dockersnoop: warning: {name}: {unknown} header field(s) referred to \
+             compression-table entries never seen (shown as <unknown #N>)"
         );
     }
     if s.hpack_errors + s.frame_errors + s.undecodable_messages > 0 {
@@ -162,11 +172,19 @@ fn filter(o: &OutputArgs) -> anyhow::Result<Filter> {
     Ok(Filter { method, pid: o.pid, comm: o.comm.clone() })
 }
 
+/// What table rows are cut to: `COLUMNS` when set (also when stdout is not
+/// a terminal, as `ps` does), else the terminal's width; uncut into a pipe.
+fn row_width(terminal: bool) -> Option<usize> {
+    let columns = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse().ok());
+    match columns {
+        Some(cols) if cols > 0 => Some(cols),
+        _ if terminal => Some(terminal_width()),
+        _ => None,
+    }
+}
+
 /// The width of the terminal on stdout, or 160 when it cannot be told.
 fn terminal_width() -> usize {
-    if let Some(cols) = std::env::var("COLUMNS").ok().and_then(|c| c.parse().ok()) {
-        return cols;
-    }
     // SAFETY: TIOCGWINSZ writes one `winsize` into the struct we pass and
     // reads nothing else; fd 1 is ours for the life of the process.
     let mut ws: libc::winsize = unsafe { std::mem::zeroed() };

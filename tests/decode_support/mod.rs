@@ -175,6 +175,13 @@ impl<W: Write> Capture<W> {
     }
 }
 
+impl Capture<Vec<u8>> {
+    /// Bytes written so far: the offset of the next block.
+    pub fn offset(&self) -> u64 {
+        self.w.get_ref().len() as u64
+    }
+}
+
 /// One TCP connection between a client and a server on 10.0.0.0/8.
 pub struct Tcp {
     pub client: (Ipv4Addr, u16),
