@@ -75,13 +75,8 @@ pub fn gzip(data: &[u8]) -> Vec<u8> {
 }
 
 /// One HPACK encoder per direction, as a real peer has.
+#[derive(Default)]
 pub struct Hpack(httlib_hpack::Encoder<'static>);
-
-impl Default for Hpack {
-    fn default() -> Self {
-        Hpack(httlib_hpack::Encoder::default())
-    }
-}
 
 impl Hpack {
     /// Encodes with indexing and Huffman, as grpc-go does.

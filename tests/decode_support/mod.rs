@@ -7,6 +7,7 @@ mod capture;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+#[allow(unused_imports)]
 pub use capture::*;
 
 /// A temporary directory holding test files.
