@@ -19,6 +19,12 @@ fn meta(comm: &str, pid: u32, tid: u32, peer: u32) -> ProcMeta {
 /// One call of `path` with protobuf bodies `req` and `resp`, sent by dockerd
 /// to containerd.
 fn call(path: &str, req: &[u8], resp: &[u8]) -> Vec<u8> {
+    call_with_block(path, req, resp, None)
+}
+
+/// Same, with a custom block of ours (PEN, payload) between the request and
+/// the response, where a recorder extracting schemas in the background puts it.
+fn call_with_block(path: &str, req: &[u8], resp: &[u8], block: Option<&[u8]>) -> Vec<u8> {
     let mut cap = Capture::new();
     let mut tcp = Tcp::new(40000, 50051);
     tcp.client_meta = Some(meta("dockerd", 14768, 14770, 14455));
@@ -30,6 +36,9 @@ fn call(path: &str, req: &[u8], resp: &[u8]) -> Vec<u8> {
     w.extend(grpc_request(&mut hc, 1, path, &[]));
     w.extend(frame(0, 0x1, 1, &grpc_msg(false, req)));
     tcp.send(&mut cap, true, &w);
+    if let Some(payload) = block {
+        cap.custom(dockersnoop::chunk::PEN, payload);
+    }
     let mut w = settings(&[]);
     w.extend(grpc_response(&mut hs, 1, &[]));
     w.extend(frame(0, 0, 1, &grpc_msg(false, resp)));
@@ -138,5 +147,34 @@ fn user_schemas_from_proto_and_protoset() {
         table.extend_from_slice(args);
         let out = run(&table, &[]);
         assert!(out.lines()[1].ends_with(r#"Ping{text:"hi", count:3}"#), "{}", out.stdout);
+    }
+}
+
+#[test]
+fn schema_embedded_in_the_capture() {
+    let dir = tempdir();
+    let proto_dir = dir.path().join("protos");
+    std::fs::create_dir(&proto_dir).unwrap();
+    let proto = proto_dir.join("echo.proto");
+    std::fs::write(&proto, USER_PROTO).unwrap();
+    let set = protox::compile([&proto], [&proto_dir]).unwrap();
+    let payload = dockersnoop::schema::encode_embedded(&set).unwrap();
+    let mut req = pb_string("hi");
+    req.extend([0x10, 3]);
+    let bytes = call_with_block("/acme.v1.Echo/Ping", &req, &pb_string("hi"), Some(&payload));
+    let f = write(dir.path(), "embedded.pcapng", &bytes);
+    // The block comes after the request in the file; the request is still typed.
+    let (json, out) = decode_json(&[p(&f)]);
+    assert_eq!(out.stderr, "");
+    assert_eq!(json[0]["message_type"], "acme.v1.Ping");
+    assert_eq!(json[0]["message"], serde_json::json!({"text": "hi", "count": 3}));
+    assert_eq!(json[1]["message"], serde_json::json!({"echoes": ["hi"]}));
+    // `schema list` reads the same block through the same reader, also zstd-compressed.
+    let zst = write(dir.path(), "embedded.pcapng.zst", &zstd::encode_all(&bytes[..], 3).unwrap());
+    for file in [&f, &zst] {
+        let out = run(&["schema", "list", p(file)], &[]);
+        assert_eq!(out.status, 0, "{}", out.stderr);
+        assert!(out.stdout.contains("/acme.v1.Echo/Ping"), "{}", out.stdout);
+        assert!(out.stdout.contains("acme.v1.Pong"), "{}", out.stdout);
     }
 }

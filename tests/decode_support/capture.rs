@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use dockersnoop::chunk::{ProcMeta, PEN};
 use etherparse::PacketBuilder;
-use pcap_file::pcapng::blocks::custom::CustomBinaryOption;
+use pcap_file::pcapng::blocks::custom::{CustomBinaryOption, CustomBlock};
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption, InterfaceTsResolution,
@@ -166,6 +166,12 @@ impl<W: Write> Capture<W> {
 
     pub fn into_inner(self) -> W {
         self.w.into_inner()
+    }
+
+    /// A custom block (copyable) with this PEN and payload.
+    pub fn custom(&mut self, pen: u32, payload: &[u8]) {
+        let b = CustomBlock::<true> { pen, payload: Cow::Borrowed(payload) };
+        self.w.write_block(&b.into_block()).expect("write custom block");
     }
 
     pub fn get_ref(&self) -> &W {
