@@ -31,12 +31,12 @@ impl Log for StderrLogger {
     fn flush(&self) {}
 }
 
-/// Installs the logger: warnings by default, more with each `-v`.
+/// Installs the logger: notes and warnings by default, decisions with `-v`,
+/// per-frame detail with `-vv`.
 pub fn init(verbose: u8) {
     let level = match verbose {
-        0 => LevelFilter::Warn,
-        1 => LevelFilter::Info,
-        2 => LevelFilter::Debug,
+        0 => LevelFilter::Info,
+        1 => LevelFilter::Debug,
         _ => LevelFilter::Trace,
     };
     // A second init (in tests) is harmless: keep the first logger.
