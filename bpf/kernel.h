@@ -54,9 +54,24 @@ struct inode {
 	unsigned long i_ino;
 } __attribute__((preserve_access_index));
 
+typedef struct {
+	long counter;
+} atomic_long_t;
+
+/* From 6.13: one reference is stored as 0. */
+typedef struct {
+	atomic_long_t refcnt;
+} file_ref_t;
+
 struct file {
 	struct inode *f_inode;
 	void *private_data;
+	file_ref_t f_ref;
+} __attribute__((preserve_access_index));
+
+/* Before 6.13 (libbpf ignores the ___old suffix when relocating). */
+struct file___old {
+	atomic_long_t f_count;
 } __attribute__((preserve_access_index));
 
 struct fdtable {

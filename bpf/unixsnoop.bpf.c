@@ -158,8 +158,9 @@ static __always_inline bool comm_allowed(const char *comm)
 	return false;
 }
 
-/* fd of the current task → its AF_UNIX sock, or NULL. */
-static __always_inline struct sock *unix_sock_of_fd(__u64 fd)
+/* fd of the current task → its AF_UNIX sock (and file), or NULL. */
+static __always_inline struct sock *unix_sock_of_fd(__u64 fd,
+						    struct file **filep)
 {
 	struct task_struct *task = (void *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
@@ -179,6 +180,7 @@ static __always_inline struct sock *unix_sock_of_fd(__u64 fd)
 	sk = BPF_CORE_READ(sock, sk);
 	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
 		return NULL;
+	*filep = file;
 	return sk;
 }
 
@@ -263,10 +265,24 @@ static __always_inline bool path_matches(const struct event_hdr *h)
 	return false;
 }
 
-/* Resolve and filter; on a match, fill the per-CPU pending scratch. */
-static __always_inline struct pending *match_fd(__u64 fd)
+/* References to an open file: fds (dup, fork) and calls in flight. */
+static __always_inline long file_refs(struct file *file)
+{
+	struct file___old *old = (void *)file;
+
+	if (bpf_core_field_exists(file->f_ref))
+		return BPF_CORE_READ(file, f_ref.refcnt.counter) + 1;
+	return BPF_CORE_READ(old, f_count.counter);
+}
+
+/*
+ * Resolve and filter; on a match, fill the per-CPU pending scratch and,
+ * when asked, tell whether this fd holds the file's last reference.
+ */
+static __always_inline struct pending *match_fd(__u64 fd, bool *last)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct file *file = NULL;
 	struct pending *p;
 	struct sock *sk;
 	__u32 zero = 0;
@@ -280,8 +296,10 @@ static __always_inline struct pending *match_fd(__u64 fd)
 		if (!comm_allowed(comm))
 			return NULL;
 	}
-	sk = unix_sock_of_fd(fd);
+	sk = unix_sock_of_fd(fd, &file);
 	if (!sk)
+		return NULL;
+	if (last && file_refs(file) > 1)
 		return NULL;
 	p = bpf_map_lookup_elem(&pending_scratch, &zero);
 	if (!p)
@@ -294,7 +312,7 @@ static __always_inline struct pending *match_fd(__u64 fd)
 
 static __always_inline int on_enter(struct sys_enter_args *ctx, __u8 sys)
 {
-	struct pending *p = match_fd(ctx->args[0]);
+	struct pending *p = match_fd(ctx->args[0], NULL);
 	__u32 tid;
 
 	if (!p)
@@ -510,11 +528,16 @@ int exit_sendmmsg(struct sys_exit_args *ctx)
 	return on_exit(ctx);
 }
 
-/* The connection's end, as far as this fd goes: user space sends FIN. */
+/*
+ * The last fd of a socket is being closed: user space sends FIN. Closing one
+ * of several fds (dup, fork, a call in flight on another thread) is not an
+ * end, so it is not reported.
+ */
 SEC("tracepoint/syscalls/sys_enter_close")
 int enter_close(struct sys_enter_args *ctx)
 {
-	struct pending *p = match_fd(ctx->args[0]);
+	bool last = true;
+	struct pending *p = match_fd(ctx->args[0], &last);
 
 	if (!p)
 		return 0;
