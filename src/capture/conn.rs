@@ -501,3 +501,114 @@ fn proc_comm(pid: Option<u32>) -> String {
         .map(|s| s.trim_end().to_string())
         .unwrap_or_else(|| "pid".into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pcapng::writer::{OutputSpec, SectionInfo};
+    use pcap_file::pcapng::{Block, PcapNgReader};
+
+    const PATH: &[u8] = b"/nonexistent-dir/c.sock";
+
+    fn event<'a>(sock: u64, peer: u64, off: u64, flags: u8, data: &'a [u8]) -> Event<'a> {
+        Event {
+            ts_ns: 1_000 + off,
+            sock,
+            peer_sock: peer,
+            sock_ino: sock + 100,
+            peer_ino: peer + 100,
+            stream_off: off,
+            kind: EV_DATA,
+            pid: sock as u32,
+            tid: sock as u32 + 1,
+            peer_pid: peer as u32,
+            call_len: data.len() as u32,
+            sock_type: 1,
+            flags: flags | F_CALL_START,
+            syscall: 1,
+            comm: b"t",
+            path: PATH,
+            data,
+        }
+    }
+
+    /// (src port, dst port, seq, flags byte, payload) of every packet.
+    fn packets(path: &Path) -> Vec<(u16, u16, u32, bool, bool, Vec<u8>)> {
+        let mut r = PcapNgReader::new(std::fs::File::open(path).unwrap()).unwrap();
+        let mut out = Vec::new();
+        while let Some(b) = r.next_block() {
+            if let (Block::EnhancedPacket(e), _) = b.unwrap() {
+                let p = etherparse::SlicedPacket::from_ip(&e.data).unwrap();
+                let Some(etherparse::TransportSlice::Tcp(t)) = p.transport else {
+                    panic!()
+                };
+                out.push((
+                    t.source_port(),
+                    t.destination_port(),
+                    t.sequence_number(),
+                    t.syn(),
+                    t.fin(),
+                    t.payload().to_vec(),
+                ));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn handshake_data_gap_and_fin() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("t.pcapng");
+        let spec = OutputSpec {
+            path: Some(out.clone()),
+            rotate_bytes: None,
+            max_files: None,
+        };
+        let mut w = CaptureWriter::create(spec, SectionInfo::default(), 0).unwrap();
+        let filter = SocketFilter::parse(&["/nonexistent-dir/c.sock".into()], 16).unwrap();
+        let mut t = Tracker::new(filter, 0);
+
+        // Client (sock 1, unbound) sends first; the server (sock 2) answers;
+        // the client's next record comes after 5 lost bytes.
+        assert!(t
+            .handle(&event(1, 2, 0, F_PEER_BOUND, b"hello"), &mut w)
+            .unwrap());
+        assert!(t
+            .handle(&event(2, 1, 0, F_SENDER_BOUND, b"hi"), &mut w)
+            .unwrap());
+        assert!(t
+            .handle(&event(1, 2, 10, F_PEER_BOUND, b"again"), &mut w)
+            .unwrap());
+        let mut close = event(2, 1, 0, F_SENDER_BOUND, b"");
+        close.kind = EV_CLOSE;
+        t.handle(&close, &mut w).unwrap();
+        // Another path is filtered out in user space.
+        let mut other = event(3, 4, 0, F_PEER_BOUND, b"x");
+        other.path = b"/nonexistent-dir/c.sock.ttrpc";
+        assert!(!t.handle(&other, &mut w).unwrap());
+        w.finish(2_000, None).unwrap();
+
+        let c = t.counters();
+        assert_eq!((c.chunks, c.bytes, c.gaps, c.gap_bytes), (3, 12, 1, 5));
+        let p = packets(&out);
+        assert_eq!(p.len(), 7);
+        let (cport, sport) = (p[0].0, p[0].1);
+        assert_eq!(sport, SERVER_PORT);
+        assert!(p[0].3 && p[1].3 && !p[2].3, "SYN, SYN-ACK, ACK");
+        let (isn_c, isn_s) = (p[0].2, p[1].2);
+        assert_eq!(
+            (p[3].0, p[3].2, &p[3].5[..]),
+            (cport, isn_c + 1, &b"hello"[..])
+        );
+        assert_eq!(
+            (p[4].0, p[4].2, &p[4].5[..]),
+            (sport, isn_s + 1, &b"hi"[..])
+        );
+        // The gap: "again" starts 10 bytes after the first byte.
+        assert_eq!((p[5].2, &p[5].5[..]), (isn_c + 11, &b"again"[..]));
+        assert!(
+            p[6].4 && p[6].0 == sport && p[6].2 == isn_s + 3,
+            "server FIN after its 2 bytes"
+        );
+    }
+}

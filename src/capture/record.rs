@@ -151,7 +151,8 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
         if st.limit_reached() || deadline.is_some_and(|d| now >= d) {
             break;
         }
-        if now.duration_since(last_flush) >= FLUSH_EVERY {
+        // A pipe (`-o - | wireshark -k -i -`) is flushed at every wake-up.
+        if to_stdout || now.duration_since(last_flush) >= FLUSH_EVERY {
             st.writer.flush()?;
             last_flush = now;
         }
