@@ -92,9 +92,33 @@ fn sigint_mid_capture_leaves_a_complete_file() {
     require_root();
     let (_dir, out) = record_and_signal("int.pcapng", libc::SIGINT);
     assert_reads_to_the_end(&out);
-    // Our own reader too: every packet block parses, the last block is statistics.
+    // Our own reader too: every packet block parses, and the file ends with
+    // interface statistics counting them.
     let pkts = read_capture(&out);
     assert!(pkts.iter().all(|p| p.meta.is_some()));
+    let f = std::fs::File::open(&out).unwrap();
+    let mut r = pcap_file::pcapng::PcapNgReader::new(f).unwrap();
+    let mut last = None;
+    while let Some(b) = r.next_block() {
+        last = Some(b.unwrap().0.into_owned());
+    }
+    let Some(pcap_file::pcapng::Block::InterfaceStatistics(isb)) = last else {
+        panic!("the last block is not interface statistics: {last:?}")
+    };
+    use pcap_file::pcapng::blocks::interface_statistics::InterfaceStatisticsOption as O;
+    let recv = isb.options.iter().find_map(|o| match o {
+        O::IsbIfRecv(n) => Some(*n),
+        _ => None,
+    });
+    assert_eq!(
+        recv,
+        Some(pkts.len() as u64),
+        "isb_ifrecv counts every packet"
+    );
+    assert!(
+        isb.options.iter().any(|o| matches!(o, O::IsbIfDrop(0))),
+        "no drops expected"
+    );
 }
 
 #[test]
