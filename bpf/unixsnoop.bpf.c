@@ -21,6 +21,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define MAX_STEPS 256
 
 /* Filters, set by user space before load. */
+const volatile __u32 self_pid = 0;	/* the recorder: never captured */
 const volatile bool match_any = false;
 const volatile __u32 n_patterns = 0;
 const volatile struct pattern patterns[MAX_PATTERNS] = {};
@@ -287,7 +288,9 @@ static __always_inline struct pending *match_fd(__u64 fd, bool *last)
 	struct sock *sk;
 	__u32 zero = 0;
 
-	if (!pid_allowed(pid_tgid >> 32))
+	/* Our own output may go to a Unix socket (journald, a pipe to
+	 * Wireshark over ssh): capturing it would feed back. */
+	if ((pid_tgid >> 32) == self_pid || !pid_allowed(pid_tgid >> 32))
 		return NULL;
 	if (n_comms) {
 		char comm[COMM_LEN] = {};

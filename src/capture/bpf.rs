@@ -207,6 +207,7 @@ pub fn load<'obj>(
         .rodata_data
         .as_deref_mut()
         .ok_or_else(|| BpfError::Load("the BPF object has no .rodata".into()))?;
+    ro.self_pid = std::process::id();
     ro.match_any = filter.any;
     ro.n_patterns = filter.patterns.len() as u32;
     for (slot, (prefix, exact)) in ro.patterns.iter_mut().zip(&filter.patterns) {
