@@ -452,6 +452,11 @@ static __always_inline int on_exit(struct sys_exit_args *ctx)
 	r->hdr.call_len = p->hdr.syscall == SYS_SENDMMSG ? 0 : ret;
 	r->hdr.flags |= F_CALL_START;
 	cursor_init(c, p, ret);
+	/*
+	 * Not atomic: two threads sending on one socket at once can get
+	 * overlapping offsets. Their bytes interleave in the kernel in an order
+	 * no syscall hook can see anyway; an atomic fetch-add needs 5.12.
+	 */
 	start = *sentp;
 	c->off = start;
 
