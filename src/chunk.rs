@@ -107,16 +107,7 @@ impl ProcMeta {
         let sock_type = SockType(r.u16()?);
         let comm = r.string()?;
         let path = r.string()?;
-        Ok(ProcMeta {
-            pid,
-            tid,
-            peer_pid,
-            comm,
-            sock_ino,
-            peer_ino,
-            sock_type,
-            path,
-        })
+        Ok(ProcMeta { pid, tid, peer_pid, comm, sock_ino, peer_ino, sock_type, path })
     }
 
     /// The human-readable comment written beside the custom option.
@@ -127,24 +118,12 @@ impl ProcMeta {
 
 impl fmt::Display for ProcMeta {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "comm={} pid={} tid={} peer_pid=",
-            self.comm, self.pid, self.tid
-        )?;
+        write!(f, "comm={} pid={} tid={} peer_pid=", self.comm, self.pid, self.tid)?;
         match self.peer_pid {
             Some(p) => write!(f, "{p}")?,
             None => f.write_str("-")?,
         }
-        write!(
-            f,
-            " path={}",
-            if self.path.is_empty() {
-                "-"
-            } else {
-                &self.path
-            }
-        )
+        write!(f, " path={}", if self.path.is_empty() { "-" } else { &self.path })
     }
 }
 
@@ -198,10 +177,7 @@ mod tests {
         let mut buf = Vec::new();
         sample().encode(&mut buf);
         assert_eq!(ProcMeta::decode(&buf).unwrap(), sample());
-        let unknown_peer = ProcMeta {
-            peer_pid: None,
-            ..sample()
-        };
+        let unknown_peer = ProcMeta { peer_pid: None, ..sample() };
         buf.clear();
         unknown_peer.encode(&mut buf);
         assert_eq!(ProcMeta::decode(&buf).unwrap().peer_pid, None);
@@ -212,10 +188,7 @@ mod tests {
         let mut buf = Vec::new();
         sample().encode(&mut buf);
         for n in 0..buf.len() {
-            assert!(
-                ProcMeta::decode(&buf[..n]).is_err(),
-                "prefix of {n} bytes accepted"
-            );
+            assert!(ProcMeta::decode(&buf[..n]).is_err(), "prefix of {n} bytes accepted");
         }
     }
 

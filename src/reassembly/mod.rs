@@ -62,12 +62,7 @@ pub enum StreamEvent<'a> {
     },
     /// `len` bytes of one direction were never captured; the next `Data` of
     /// that direction continues after them.
-    Gap {
-        conn: ConnId,
-        dir: Dir,
-        ts_ns: u64,
-        len: u64,
-    },
+    Gap { conn: ConnId, dir: Dir, ts_ns: u64, len: u64 },
     /// The connection ended (FIN or RST from both sides, or end of file).
     Close { conn: ConnId, ts_ns: u64 },
 }
