@@ -14,18 +14,7 @@ use std::thread;
 
 use record_common::{read_capture, reassemble, require_root, Recorder};
 
-const SIZES_UP: &[usize] = &[
-    1,
-    2,
-    100,
-    4095,
-    32512,
-    32513,
-    65536,
-    100_003,
-    1 << 20,
-    4 << 20,
-];
+const SIZES_UP: &[usize] = &[1, 2, 100, 4095, 32512, 32513, 65536, 100_003, 1 << 20, 4 << 20];
 const SIZES_DOWN: &[usize] = &[1, 4096, 100_003, 4 << 20];
 
 #[derive(Clone, Copy, Debug)]
@@ -37,13 +26,7 @@ enum Call {
     Sendmmsg,
 }
 
-const CALLS: [Call; 5] = [
-    Call::Write,
-    Call::Writev,
-    Call::Sendto,
-    Call::Sendmsg,
-    Call::Sendmmsg,
-];
+const CALLS: [Call; 5] = [Call::Write, Call::Writev, Call::Sendto, Call::Sendmsg, Call::Sendmmsg];
 
 /// xorshift64*: reproducible bytes without a dependency.
 fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
@@ -65,10 +48,7 @@ fn check(ret: isize, what: &str) -> usize {
 }
 
 fn iov(b: &[u8]) -> libc::iovec {
-    libc::iovec {
-        iov_base: b.as_ptr() as *mut _,
-        iov_len: b.len(),
-    }
+    libc::iovec { iov_base: b.as_ptr() as *mut _, iov_len: b.len() }
 }
 
 /// Splits `b` in three (the middle one may be empty).
@@ -164,11 +144,7 @@ fn sender(s: UnixStream, sizes: &'static [usize], seed: u64) -> thread::JoinHand
         // The drain on the other end holds a clone of its socket: only a
         // shutdown tells it that this direction is done.
         s.shutdown(std::net::Shutdown::Write).unwrap();
-        Sent {
-            ino: inode(fd),
-            tid,
-            bytes: all,
-        }
+        Sent { ino: inode(fd), tid, bytes: all }
     })
 }
 
@@ -189,17 +165,11 @@ fn drain(mut s: UnixStream) -> thread::JoinHandle<usize> {
 #[test]
 fn every_syscall_and_size_is_captured_byte_exact() {
     require_root();
-    let dir = tempfile::Builder::new()
-        .prefix("dockersnoop-bytes-")
-        .tempdir()
-        .unwrap();
+    let dir = tempfile::Builder::new().prefix("dockersnoop-bytes-").tempdir().unwrap();
     let sock = dir.path().join("s.sock");
     let out = dir.path().join("out.pcapng");
     let listener = UnixListener::bind(&sock).unwrap();
-    let rec = Recorder::start(
-        &out,
-        &["--socket", sock.to_str().unwrap(), "--ring-size", "256M"],
-    );
+    let rec = Recorder::start(&out, &["--socket", sock.to_str().unwrap(), "--ring-size", "256M"]);
 
     const CONNS: u64 = 2;
     let mut senders = Vec::new();
@@ -219,10 +189,7 @@ fn every_syscall_and_size_is_captured_byte_exact() {
     assert_eq!(received, total, "the test's own sockets lost data");
 
     let summary = rec.stop();
-    assert!(
-        summary.contains(" 0 dropped"),
-        "recorder reported drops: {summary}"
-    );
+    assert!(summary.contains(" 0 dropped"), "recorder reported drops: {summary}");
 
     let pkts = read_capture(&out);
     let streams = reassemble(&pkts);
@@ -230,36 +197,17 @@ fn every_syscall_and_size_is_captured_byte_exact() {
     let pid = std::process::id();
     let mut matched = 0;
     for ((src, dst), stream) in &streams {
-        let meta = stream.packets[0]
-            .meta
-            .as_ref()
-            .expect("metadata option on every packet");
+        let meta = stream.packets[0].meta.as_ref().expect("metadata option on every packet");
         let Some(want) = by_ino.get(&meta.sock_ino) else {
-            panic!(
-                "{src} → {dst}: socket inode {} is not one of ours",
-                meta.sock_ino
-            )
+            panic!("{src} → {dst}: socket inode {} is not one of ours", meta.sock_ino)
         };
-        assert_eq!(
-            stream.bytes.len(),
-            want.bytes.len(),
-            "{src} → {dst}: length"
-        );
-        if let Some(at) = stream
-            .bytes
-            .iter()
-            .zip(&want.bytes)
-            .position(|(a, b)| a != b)
-        {
+        assert_eq!(stream.bytes.len(), want.bytes.len(), "{src} → {dst}: length");
+        if let Some(at) = stream.bytes.iter().zip(&want.bytes).position(|(a, b)| a != b) {
             panic!("{src} → {dst}: bytes differ from offset {at}");
         }
         for p in &stream.packets {
             let m = p.meta.as_ref().expect("metadata option on every packet");
-            assert_eq!(
-                (m.pid, m.tid),
-                (pid, want.tid),
-                "{src} → {dst}: pid/tid in metadata"
-            );
+            assert_eq!((m.pid, m.tid), (pid, want.tid), "{src} → {dst}: pid/tid in metadata");
             assert_eq!(p.pid_tid, Some((pid, want.tid)), "{src} → {dst}: option 8");
             assert_eq!(m.sock_ino, want.ino);
             assert_eq!(m.path, sock.to_str().unwrap());
@@ -267,9 +215,5 @@ fn every_syscall_and_size_is_captured_byte_exact() {
         }
         matched += 1;
     }
-    assert_eq!(
-        matched,
-        sent.len(),
-        "every sending socket has one captured stream"
-    );
+    assert_eq!(matched, sent.len(), "every sending socket has one captured stream");
 }

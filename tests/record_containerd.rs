@@ -82,10 +82,7 @@ fn start_containerd(dir: &Path) -> Containerd {
 #[test]
 fn ctr_version_against_a_private_containerd() {
     require_root();
-    let dir = tempfile::Builder::new()
-        .prefix("dockersnoop-ctrd-")
-        .tempdir()
-        .unwrap();
+    let dir = tempfile::Builder::new().prefix("dockersnoop-ctrd-").tempdir().unwrap();
     let containerd = start_containerd(dir.path());
     let sock = dir.path().join("c.sock");
     let out = dir.path().join("ctr.pcapng");
@@ -101,30 +98,17 @@ fn ctr_version_against_a_private_containerd() {
         .expect("running ctr");
     let ctr_pid = ctr.id();
     let ctr_out = ctr.wait_with_output().unwrap();
-    assert!(
-        ctr_out.status.success(),
-        "ctr version: {}",
-        String::from_utf8_lossy(&ctr_out.stderr)
-    );
+    assert!(ctr_out.status.success(), "ctr version: {}", String::from_utf8_lossy(&ctr_out.stderr));
     rec.stop();
 
     // Our own view: the preface from ctr, both pids on packets.
     let pkts = read_capture(&out);
     let containerd_pid = containerd.0.id();
-    let from = |pid: u32| {
-        pkts.iter()
-            .filter(|p| p.meta.as_ref().is_some_and(|m| m.pid == pid))
-            .count()
-    };
+    let from =
+        |pid: u32| pkts.iter().filter(|p| p.meta.as_ref().is_some_and(|m| m.pid == pid)).count();
     assert!(from(ctr_pid) > 0, "no packet from ctr (pid {ctr_pid})");
-    assert!(
-        from(containerd_pid) > 0,
-        "no packet from containerd (pid {containerd_pid})"
-    );
-    let preface = pkts
-        .iter()
-        .find(|p| p.payload.starts_with(PREFACE))
-        .expect("HTTP/2 preface");
+    assert!(from(containerd_pid) > 0, "no packet from containerd (pid {containerd_pid})");
+    let preface = pkts.iter().find(|p| p.payload.starts_with(PREFACE)).expect("HTTP/2 preface");
     let m = preface.meta.as_ref().unwrap();
     assert_eq!((m.pid, m.comm.as_str()), (ctr_pid, "ctr"));
     assert_eq!(m.peer_pid, Some(containerd_pid));
@@ -132,44 +116,15 @@ fn ctr_version_against_a_private_containerd() {
 
     // Wireshark's view: HTTP/2 on port 80 without any Decode As.
     let file = out.to_str().unwrap();
-    let (ok, values, err) = tshark(&[
-        "-r",
-        file,
-        "-Y",
-        "http2.header",
-        "-T",
-        "fields",
-        "-e",
-        "http2.header.value",
-    ]);
+    let (ok, values, err) =
+        tshark(&["-r", file, "-Y", "http2.header", "-T", "fields", "-e", "http2.header.value"]);
     assert!(ok, "tshark: {err}");
-    assert!(
-        values.contains(METHOD),
-        "no {METHOD} in the HEADERS tshark decoded:\n{values}"
-    );
-    let (ok, magic, err) = tshark(&[
-        "-r",
-        file,
-        "-Y",
-        "http2.magic",
-        "-T",
-        "fields",
-        "-e",
-        "frame.number",
-    ]);
-    assert!(
-        ok && !magic.trim().is_empty(),
-        "tshark found no HTTP/2 preface: {err}"
-    );
-    let (ok, malformed, err) = tshark(&[
-        "-r",
-        file,
-        "-Y",
-        "_ws.malformed || _ws.expert.severity == error",
-    ]);
+    assert!(values.contains(METHOD), "no {METHOD} in the HEADERS tshark decoded:\n{values}");
+    let (ok, magic, err) =
+        tshark(&["-r", file, "-Y", "http2.magic", "-T", "fields", "-e", "frame.number"]);
+    assert!(ok && !magic.trim().is_empty(), "tshark found no HTTP/2 preface: {err}");
+    let (ok, malformed, err) =
+        tshark(&["-r", file, "-Y", "_ws.malformed || _ws.expert.severity == error"]);
     assert!(ok, "tshark: {err}");
-    assert!(
-        malformed.trim().is_empty(),
-        "tshark reports malformed packets:\n{malformed}"
-    );
+    assert!(malformed.trim().is_empty(), "tshark reports malformed packets:\n{malformed}");
 }

@@ -47,10 +47,7 @@ fn traffic(sock: &Path, stop: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
 
 /// Records until some packets are in, then sends `sig`.
 fn record_and_signal(name: &str, sig: i32) -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::Builder::new()
-        .prefix("dockersnoop-stop-")
-        .tempdir()
-        .unwrap();
+    let dir = tempfile::Builder::new().prefix("dockersnoop-stop-").tempdir().unwrap();
     let sock = dir.path().join("s.sock");
     let out = dir.path().join(name);
     let stop = Arc::new(AtomicBool::new(false));
@@ -70,19 +67,10 @@ fn record_and_signal(name: &str, sig: i32) -> (tempfile::TempDir, std::path::Pat
 }
 
 fn assert_reads_to_the_end(file: &Path) {
-    let (ok, stdout, stderr) = tshark(&[
-        "-r",
-        file.to_str().unwrap(),
-        "-T",
-        "fields",
-        "-e",
-        "frame.number",
-    ]);
+    let (ok, stdout, stderr) =
+        tshark(&["-r", file.to_str().unwrap(), "-T", "fields", "-e", "frame.number"]);
     assert!(ok, "tshark failed on {}: {stderr}", file.display());
-    assert!(
-        !stderr.contains("cut short") && !stderr.contains("appears to be damaged"),
-        "{stderr}"
-    );
+    assert!(!stderr.contains("cut short") && !stderr.contains("appears to be damaged"), "{stderr}");
     let frames = stdout.lines().count();
     assert!(frames > 3, "only {frames} frames in {}", file.display());
 }
@@ -110,15 +98,8 @@ fn sigint_mid_capture_leaves_a_complete_file() {
         O::IsbIfRecv(n) => Some(*n),
         _ => None,
     });
-    assert_eq!(
-        recv,
-        Some(pkts.len() as u64),
-        "isb_ifrecv counts every packet"
-    );
-    assert!(
-        isb.options.iter().any(|o| matches!(o, O::IsbIfDrop(0))),
-        "no drops expected"
-    );
+    assert_eq!(recv, Some(pkts.len() as u64), "isb_ifrecv counts every packet");
+    assert!(isb.options.iter().any(|o| matches!(o, O::IsbIfDrop(0))), "no drops expected");
 }
 
 #[test]
@@ -140,17 +121,8 @@ fn zstd_capture_reads_after_sigint_and_up_to_a_cut() {
     let bytes = std::fs::read(&out).unwrap();
     let cut = out.with_file_name("cut.pcapng.zst");
     std::fs::write(&cut, &bytes[..bytes.len() * 2 / 3]).unwrap();
-    let (_, stdout, stderr) = tshark(&[
-        "-r",
-        cut.to_str().unwrap(),
-        "-T",
-        "fields",
-        "-e",
-        "frame.number",
-    ]);
+    let (_, stdout, stderr) =
+        tshark(&["-r", cut.to_str().unwrap(), "-T", "fields", "-e", "frame.number"]);
     let frames = stdout.lines().count();
-    assert!(
-        frames > 3,
-        "a cut zstd capture gave {frames} frames: {stderr}"
-    );
+    assert!(frames > 3, "a cut zstd capture gave {frames} frames: {stderr}");
 }

@@ -12,13 +12,7 @@ use libbpf_rs::{MapCore, MapFlags, OpenObject};
 use crate::cli::Probe;
 
 mod skel {
-    #![allow(
-        clippy::all,
-        clippy::pedantic,
-        non_camel_case_types,
-        dead_code,
-        unused_imports
-    )]
+    #![allow(clippy::all, clippy::pedantic, non_camel_case_types, dead_code, unused_imports)]
     include!(concat!(env!("OUT_DIR"), "/unixsnoop.skel.rs"));
 }
 
@@ -110,10 +104,7 @@ impl<'a> Event<'a> {
     /// Parses a record: the header (layout of `struct event_hdr`) and,
     /// for data records, `data_len` bytes after it.
     pub fn parse(rec: &'a [u8]) -> Result<Event<'a>, EventError> {
-        let err = |what| EventError {
-            len: rec.len(),
-            what,
-        };
+        let err = |what| EventError { len: rec.len(), what };
         let hdr = rec.get(..HDR_LEN).ok_or(err("shorter than its header"))?;
         let u64_at = |o: usize| u64::from_ne_bytes(hdr[o..o + 8].try_into().expect("8 bytes"));
         let u32_at = |o: usize| u32::from_ne_bytes(hdr[o..o + 4].try_into().expect("4 bytes"));
@@ -122,9 +113,7 @@ impl<'a> Event<'a> {
         let path_len = (u16_at(74) as usize).min(PATH_LEN);
         let comm = &hdr[80..80 + COMM_LEN];
         let comm = &comm[..comm.iter().position(|&b| b == 0).unwrap_or(COMM_LEN)];
-        let data = rec
-            .get(HDR_LEN..HDR_LEN + data_len)
-            .ok_or(err("data cut short"))?;
+        let data = rec.get(HDR_LEN..HDR_LEN + data_len).ok_or(err("data cut short"))?;
         Ok(Event {
             ts_ns: u64_at(0),
             sock: u64_at(8),
@@ -195,13 +184,8 @@ pub fn load<'obj>(
     }
     check_limits(filter)?;
 
-    let mut open = UnixsnoopSkelBuilder::default()
-        .open(obj)
-        .map_err(classify)?;
-    open.maps
-        .events
-        .set_max_entries(ring_size as u32)
-        .map_err(classify)?;
+    let mut open = UnixsnoopSkelBuilder::default().open(obj).map_err(classify)?;
+    open.maps.events.set_max_entries(ring_size as u32).map_err(classify)?;
     let ro = open
         .maps
         .rodata_data
@@ -224,20 +208,14 @@ pub fn load<'obj>(
     ro.n_comms = filter.comms.len() as u32;
     for (slot, name) in ro.comms.iter_mut().zip(&filter.comms) {
         // The kernel keeps 15 bytes and a NUL.
-        for (d, s) in slot
-            .iter_mut()
-            .zip(name.as_bytes().iter().take(COMM_LEN - 1))
-        {
+        for (d, s) in slot.iter_mut().zip(name.as_bytes().iter().take(COMM_LEN - 1)) {
             *d = *s as i8;
         }
     }
 
     let mut skel = open.load().map_err(classify)?;
     skel.attach().map_err(classify)?;
-    log::info!(
-        "attached the eBPF programs ({backend}, ring buffer {} KiB)",
-        ring_size >> 10
-    );
+    log::info!("attached the eBPF programs ({backend}, ring buffer {} KiB)", ring_size >> 10);
     Ok(Loaded { skel, backend })
 }
 
@@ -276,18 +254,11 @@ impl<'obj> Loaded<'obj> {
     /// Sums the per-CPU loss counters.
     pub fn stats(&self) -> KernelStats {
         let read = |idx: u32| -> u64 {
-            let vals = self
-                .skel
-                .maps
-                .stats
-                .lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY);
+            let vals = self.skel.maps.stats.lookup_percpu(&idx.to_ne_bytes(), MapFlags::ANY);
             match vals {
                 Ok(Some(per_cpu)) => per_cpu
                     .iter()
-                    .filter_map(|v| {
-                        v.get(..8)
-                            .map(|b| u64::from_ne_bytes(b.try_into().unwrap()))
-                    })
+                    .filter_map(|v| v.get(..8).map(|b| u64::from_ne_bytes(b.try_into().unwrap())))
                     .sum(),
                 Ok(None) => 0,
                 Err(e) => {

@@ -195,12 +195,7 @@ impl Tracker {
         let rel = ev.stream_off.wrapping_sub(base);
         if ev.stream_off < base || rel < half.next {
             // Two threads raced on one socket; keep the stream going.
-            log::debug!(
-                "socket {}: offset {} behind {}",
-                ev.sock_ino,
-                rel,
-                half.next
-            );
+            log::debug!("socket {}: offset {} behind {}", ev.sock_ino, rel, half.next);
         } else if rel > half.next {
             self.counters.gaps += 1;
             self.counters.gap_bytes += rel - half.next;
@@ -299,11 +294,7 @@ impl Tracker {
                 let k = self.n_clients;
                 let ip = Ipv4Addr::new(10, 1 + (k >> 16) as u8, (k >> 8) as u8, k as u8);
                 self.clients.insert((client_name_pid, generation), ip);
-                let comm = if sender_is_server {
-                    proc_comm(client_pid)
-                } else {
-                    meta.comm.clone()
-                };
+                let comm = if sender_is_server { proc_comm(client_pid) } else { meta.comm.clone() };
                 let name = match client_pid {
                     Some(p) => format!("{comm}.{p}"),
                     None => format!("client{k}"),
@@ -320,14 +311,8 @@ impl Tracker {
             client_sock,
             isn_client: 0x1000_0000u32.wrapping_add((client_sock >> 6) as u32),
             isn_server: 0x6000_0000u32.wrapping_add((server_sock >> 6) as u32),
-            up: Half {
-                pid: client_pid,
-                ..Half::default()
-            },
-            down: Half {
-                pid: server_pid,
-                ..Half::default()
-            },
+            up: Half { pid: client_pid, ..Half::default() },
+            down: Half { pid: server_pid, ..Half::default() },
         };
         log::debug!(
             "connection {}:{} ↔ {} for {} (inodes {} {})",
@@ -342,32 +327,11 @@ impl Tracker {
         let (ic, is) = (conn.isn_client, conn.isn_server);
         let steps = [
             (c, s, ic, 0, TcpFlags::SYN, Direction::Inbound),
-            (
-                s,
-                c,
-                is,
-                ic.wrapping_add(1),
-                TcpFlags::SYN | TcpFlags::ACK,
-                Direction::Outbound,
-            ),
-            (
-                c,
-                s,
-                ic.wrapping_add(1),
-                is.wrapping_add(1),
-                TcpFlags::ACK,
-                Direction::Inbound,
-            ),
+            (s, c, is, ic.wrapping_add(1), TcpFlags::SYN | TcpFlags::ACK, Direction::Outbound),
+            (c, s, ic.wrapping_add(1), is.wrapping_add(1), TcpFlags::ACK, Direction::Inbound),
         ];
         for (src, dst, seq, ack, flags, dir) in steps {
-            let seg = Segment {
-                src,
-                dst,
-                seq,
-                ack,
-                flags,
-                payload: &[],
-            };
+            let seg = Segment { src, dst, seq, ack, flags, payload: &[] };
             w.write_segment(conn.iface, ts, &seg, dir, meta)?;
         }
         let key = self.next_conn;
@@ -423,11 +387,8 @@ impl Tracker {
     /// Sends FIN for every side whose process has exited without close(2)
     /// (exit closes fds without the syscall).
     pub fn reap(&mut self, now_ns: u64, w: &mut CaptureWriter) -> Result<(), WriteError> {
-        let gone = |h: &Half| {
-            !h.fin
-                && h.pid
-                    .is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists())
-        };
+        let gone =
+            |h: &Half| !h.fin && h.pid.is_some_and(|p| !Path::new(&format!("/proc/{p}")).exists());
         let mut done = Vec::new();
         for (key, conn) in self.conns.iter_mut() {
             if gone(&conn.up) {
@@ -477,11 +438,7 @@ fn fin(
     if half.fin {
         return Ok(());
     }
-    let meta = half
-        .meta
-        .clone()
-        .or_else(|| other.meta.clone())
-        .unwrap_or_default();
+    let meta = half.meta.clone().or_else(|| other.meta.clone()).unwrap_or_default();
     let seg = Segment {
         src,
         dst,
@@ -539,9 +496,7 @@ mod tests {
         while let Some(b) = r.next_block() {
             if let (Block::EnhancedPacket(e), _) = b.unwrap() {
                 let p = etherparse::SlicedPacket::from_ip(&e.data).unwrap();
-                let Some(etherparse::TransportSlice::Tcp(t)) = p.transport else {
-                    panic!()
-                };
+                let Some(etherparse::TransportSlice::Tcp(t)) = p.transport else { panic!() };
                 out.push((
                     t.source_port(),
                     t.destination_port(),
@@ -559,26 +514,16 @@ mod tests {
     fn handshake_data_gap_and_fin() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("t.pcapng");
-        let spec = OutputSpec {
-            path: Some(out.clone()),
-            rotate_bytes: None,
-            max_files: None,
-        };
+        let spec = OutputSpec { path: Some(out.clone()), rotate_bytes: None, max_files: None };
         let mut w = CaptureWriter::create(spec, SectionInfo::default(), 0).unwrap();
         let filter = SocketFilter::parse(&["/nonexistent-dir/c.sock".into()], 16).unwrap();
         let mut t = Tracker::new(filter, 0);
 
         // Client (sock 1, unbound) sends first; the server (sock 2) answers;
         // the client's next record comes after 5 lost bytes.
-        assert!(t
-            .handle(&event(1, 2, 0, F_PEER_BOUND, b"hello"), &mut w)
-            .unwrap());
-        assert!(t
-            .handle(&event(2, 1, 0, F_SENDER_BOUND, b"hi"), &mut w)
-            .unwrap());
-        assert!(t
-            .handle(&event(1, 2, 10, F_PEER_BOUND, b"again"), &mut w)
-            .unwrap());
+        assert!(t.handle(&event(1, 2, 0, F_PEER_BOUND, b"hello"), &mut w).unwrap());
+        assert!(t.handle(&event(2, 1, 0, F_SENDER_BOUND, b"hi"), &mut w).unwrap());
+        assert!(t.handle(&event(1, 2, 10, F_PEER_BOUND, b"again"), &mut w).unwrap());
         let mut close = event(2, 1, 0, F_SENDER_BOUND, b"");
         close.kind = EV_CLOSE;
         t.handle(&close, &mut w).unwrap();
@@ -596,19 +541,10 @@ mod tests {
         assert_eq!(sport, SERVER_PORT);
         assert!(p[0].3 && p[1].3 && !p[2].3, "SYN, SYN-ACK, ACK");
         let (isn_c, isn_s) = (p[0].2, p[1].2);
-        assert_eq!(
-            (p[3].0, p[3].2, &p[3].5[..]),
-            (cport, isn_c + 1, &b"hello"[..])
-        );
-        assert_eq!(
-            (p[4].0, p[4].2, &p[4].5[..]),
-            (sport, isn_s + 1, &b"hi"[..])
-        );
+        assert_eq!((p[3].0, p[3].2, &p[3].5[..]), (cport, isn_c + 1, &b"hello"[..]));
+        assert_eq!((p[4].0, p[4].2, &p[4].5[..]), (sport, isn_s + 1, &b"hi"[..]));
         // The gap: "again" starts 10 bytes after the first byte.
         assert_eq!((p[5].2, &p[5].5[..]), (isn_c + 11, &b"again"[..]));
-        assert!(
-            p[6].4 && p[6].0 == sport && p[6].2 == isn_s + 3,
-            "server FIN after its 2 bytes"
-        );
+        assert!(p[6].4 && p[6].0 == sport && p[6].2 == isn_s + 3, "server FIN after its 2 bytes");
     }
 }

@@ -182,9 +182,7 @@ fn spellings(path: &Path) -> Vec<PathBuf> {
     }
     let var_run_is_run = std::fs::canonicalize("/var/run").is_ok_and(|p| p == Path::new("/run"));
     if var_run_is_run {
-        let known: Vec<PathBuf> = std::iter::once(path.to_path_buf())
-            .chain(out.clone())
-            .collect();
+        let known: Vec<PathBuf> = std::iter::once(path.to_path_buf()).chain(out.clone()).collect();
         for p in known {
             if let Ok(rest) = p.strip_prefix("/run") {
                 let alt = Path::new("/var/run").join(rest);
@@ -203,22 +201,13 @@ fn resolve_dirs(path: &Path) -> Option<PathBuf> {
     let comps: Vec<Component<'_>> = path.components().collect();
     let literal = comps
         .iter()
-        .position(|c| {
-            c.as_os_str()
-                .as_encoded_bytes()
-                .iter()
-                .any(|b| b"*?[".contains(b))
-        })
+        .position(|c| c.as_os_str().as_encoded_bytes().iter().any(|b| b"*?[".contains(b)))
         .unwrap_or(comps.len());
     // Resolve the longest literal ancestor that exists.
     for cut in (1..=literal).rev() {
         let head: PathBuf = comps[..cut].iter().collect();
         // The socket itself is not a symlink to follow: resolve its directory.
-        let target = if cut == comps.len() {
-            head.parent()?.to_path_buf()
-        } else {
-            head.clone()
-        };
+        let target = if cut == comps.len() { head.parent()?.to_path_buf() } else { head.clone() };
         if let Ok(mut r) = std::fs::canonicalize(&target) {
             if cut == comps.len() {
                 r.push(comps[cut - 1]);
@@ -282,10 +271,7 @@ mod tests {
         assert!(!f.matches(b"/tmp/nonexistent-dir-x/c.sock.ttrpc"));
         assert_eq!(
             f.kernel_patterns()[0],
-            KernelPattern {
-                prefix: b"/tmp/nonexistent-dir-x/c.sock".to_vec(),
-                exact: true
-            }
+            KernelPattern { prefix: b"/tmp/nonexistent-dir-x/c.sock".to_vec(), exact: true }
         );
     }
 
@@ -294,10 +280,7 @@ mod tests {
         let f = filter(&["/nonexistent-root/s/*"]);
         assert_eq!(
             f.kernel_patterns(),
-            &[KernelPattern {
-                prefix: b"/nonexistent-root/s/".to_vec(),
-                exact: false
-            }]
+            &[KernelPattern { prefix: b"/nonexistent-root/s/".to_vec(), exact: false }]
         );
         assert!(f.matches(b"/nonexistent-root/s/abc123"));
         assert!(!f.matches(b"/nonexistent-root/s/a/b"));
@@ -340,9 +323,6 @@ mod tests {
         let bad = SocketFilter::parse(&["relative.sock".into()], 64).unwrap_err();
         assert_eq!(bad, FilterError::NotAbsolute("relative.sock".into()));
         let long = format!("/{}", "x".repeat(200));
-        assert!(matches!(
-            SocketFilter::parse(&[long], 64),
-            Err(FilterError::TooLong(_))
-        ));
+        assert!(matches!(SocketFilter::parse(&[long], 64), Err(FilterError::TooLong(_))));
     }
 }

@@ -63,8 +63,7 @@ impl State {
     }
 
     fn limit_reached(&self) -> bool {
-        self.limit
-            .is_some_and(|n| self.tracker.counters().chunks >= n)
+        self.limit.is_some_and(|n| self.tracker.counters().chunks >= n)
     }
 }
 
@@ -82,11 +81,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
     let filter = SocketFilter::parse(&sel.sockets, bpf::MAX_PATTERNS)?;
     let kfilter = KernelFilter {
         any: filter.any(),
-        patterns: filter
-            .kernel_patterns()
-            .iter()
-            .map(|p| (p.prefix.clone(), p.exact))
-            .collect(),
+        patterns: filter.kernel_patterns().iter().map(|p| (p.prefix.clone(), p.exact)).collect(),
         pids: sel.pids.clone(),
         comms: sel.comms.clone(),
     };
@@ -104,11 +99,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
         max_files: args.file_count,
     };
     let writer = CaptureWriter::create(spec, section_info(), start_ns)?;
-    let target = if to_stdout {
-        "stdout".to_string()
-    } else {
-        writer.current_name().to_string()
-    };
+    let target = if to_stdout { "stdout".to_string() } else { writer.current_name().to_string() };
     let state = RefCell::new(State {
         tracker: Tracker::new(filter, mono_to_real_offset()),
         writer,
@@ -118,16 +109,12 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
     });
 
     let mut rb = RingBufferBuilder::new();
-    rb.add(loaded.events(), |rec: &[u8]| {
-        state.borrow_mut().on_record(rec)
-    })
-    .context("setting up the ring buffer")?;
+    rb.add(loaded.events(), |rec: &[u8]| state.borrow_mut().on_record(rec))
+        .context("setting up the ring buffer")?;
     let ring = rb.build().context("setting up the ring buffer")?;
 
     install_signal_handlers();
-    let deadline = sel
-        .duration
-        .map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
+    let deadline = sel.duration.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     let mut status = Status::new(args.quiet, &target);
     let (mut last_flush, mut last_reap, mut last_status) =
         (Instant::now(), Instant::now(), Instant::now());
@@ -138,10 +125,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
             if let Some(e) = state.borrow_mut().error.take() {
                 return Err(e.into());
             }
-            bail!(
-                "reading the ring buffer: {}",
-                std::io::Error::from_raw_os_error(-rc)
-            );
+            bail!("reading the ring buffer: {}", std::io::Error::from_raw_os_error(-rc));
         }
         let now = Instant::now();
         let mut st = state.borrow_mut();
@@ -157,9 +141,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
             last_flush = now;
         }
         if now.duration_since(last_reap) >= REAP_EVERY {
-            let State {
-                tracker, writer, ..
-            } = &mut *st;
+            let State { tracker, writer, .. } = &mut *st;
             tracker.reap(real_now_ns(), writer)?;
             last_reap = now;
         }
@@ -172,10 +154,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
     // Drain what the kernel already handed over, then close the file valid.
     let rc = ring.consume_raw();
     if rc < 0 {
-        log::warn!(
-            "draining the ring buffer: {}",
-            std::io::Error::from_raw_os_error(-rc)
-        );
+        log::warn!("draining the ring buffer: {}", std::io::Error::from_raw_os_error(-rc));
     }
     drop(ring);
     let st = state.into_inner();
@@ -205,11 +184,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
 
 fn progress(st: &State, k: bpf::KernelStats) -> Progress {
     let c = st.tracker.counters();
-    Progress {
-        chunks: c.chunks,
-        bytes: c.bytes,
-        dropped: k.lost_records,
-    }
+    Progress { chunks: c.chunks, bytes: c.bytes, dropped: k.lost_records }
 }
 
 /// Fails with one line when the process cannot load BPF programs:
@@ -237,18 +212,11 @@ fn section_info() -> SectionInfo {
     // SAFETY: `u` is a valid, writable utsname.
     let ok = unsafe { libc::uname(&mut u) } == 0;
     let field = |f: &[libc::c_char]| {
-        let bytes: Vec<u8> = f
-            .iter()
-            .take_while(|&&c| c != 0)
-            .map(|&c| c as u8)
-            .collect();
+        let bytes: Vec<u8> = f.iter().take_while(|&&c| c != 0).map(|&c| c as u8).collect();
         String::from_utf8_lossy(&bytes).into_owned()
     };
     let (os, hw) = if ok {
-        (
-            format!("{} {}", field(&u.sysname), field(&u.release)),
-            field(&u.machine),
-        )
+        (format!("{} {}", field(&u.sysname), field(&u.release)), field(&u.machine))
     } else {
         ("Linux".into(), std::env::consts::ARCH.into())
     };
@@ -260,10 +228,7 @@ fn section_info() -> SectionInfo {
 }
 
 fn clock_ns(clock: libc::clockid_t) -> i64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
     // SAFETY: `ts` is a valid timespec; the clocks used always exist.
     unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec * 1_000_000_000 + ts.tv_nsec

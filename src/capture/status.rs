@@ -22,10 +22,7 @@ pub struct Status {
 impl Status {
     pub fn new(quiet: bool, target: &str) -> Status {
         if quiet || !std::io::stderr().is_terminal() {
-            return Status {
-                bar: None,
-                last: None,
-            };
+            return Status { bar: None, last: None };
         }
         let bar = ProgressBar::with_draw_target(None, ProgressDrawTarget::stderr());
         let style = ProgressStyle::with_template("{spinner} recording to {prefix}: {msg}")
@@ -33,10 +30,7 @@ impl Status {
         bar.set_style(style);
         bar.set_prefix(target.to_string());
         bar.enable_steady_tick(Duration::from_millis(200));
-        Status {
-            bar: Some(bar),
-            last: None,
-        }
+        Status { bar: Some(bar), last: None }
     }
 
     /// Shows the counters and the byte rate since the last update.
@@ -69,10 +63,7 @@ impl Status {
 
 /// The last line of every recording.
 pub fn summary(p: Progress) -> String {
-    format!(
-        "{} chunks, {} bytes captured, {} dropped",
-        p.chunks, p.bytes, p.dropped
-    )
+    format!("{} chunks, {} bytes captured, {} dropped", p.chunks, p.bytes, p.dropped)
 }
 
 #[cfg(test)]
@@ -81,11 +72,7 @@ mod tests {
 
     #[test]
     fn summary_reads_as_documented() {
-        let p = Progress {
-            chunks: 3,
-            bytes: 1024,
-            dropped: 1,
-        };
+        let p = Progress { chunks: 3, bytes: 1024, dropped: 1 };
         assert_eq!(summary(p), "3 chunks, 1024 bytes captured, 1 dropped");
     }
 }

@@ -36,10 +36,7 @@ pub fn ensure() -> Result<&'static str, TracefsError> {
 }
 
 fn check_syscalls(dir: &'static str) -> Result<&'static str, TracefsError> {
-    if Path::new(dir)
-        .join("events/syscalls/sys_enter_write")
-        .is_dir()
-    {
+    if Path::new(dir).join("events/syscalls/sys_enter_write").is_dir() {
         Ok(dir)
     } else {
         Err(TracefsError::NoSyscallEvents(dir.into()))
@@ -51,15 +48,8 @@ fn mount_tracefs() -> io::Result<()> {
     let target = CString::new(TRACEFS).expect("no NUL");
     // SAFETY: all pointers are valid NUL-terminated strings that outlive the
     // call; a NULL data argument is allowed for tracefs.
-    let rc = unsafe {
-        libc::mount(
-            src.as_ptr(),
-            target.as_ptr(),
-            src.as_ptr(),
-            0,
-            std::ptr::null(),
-        )
-    };
+    let rc =
+        unsafe { libc::mount(src.as_ptr(), target.as_ptr(), src.as_ptr(), 0, std::ptr::null()) };
     if rc == 0 {
         Ok(())
     } else {

@@ -48,10 +48,7 @@ pub enum WriteError {
     #[error("{path}: {source}")]
     Open { path: PathBuf, source: io::Error },
     #[error("{path}: {source}")]
-    Write {
-        path: String,
-        source: PcapNgWriteError,
-    },
+    Write { path: String, source: PcapNgWriteError },
     #[error("{path}: {source}")]
     Io { path: String, source: io::Error },
     #[error("building a synthetic packet: {0}")]
@@ -113,8 +110,7 @@ impl Segment<'_> {
         if self.flags.has(TcpFlags::ACK) {
             b = b.ack(self.ack);
         }
-        b.write(out, self.payload)
-            .map_err(|e| WriteError::Build(e.to_string()))
+        b.write(out, self.payload).map_err(|e| WriteError::Build(e.to_string()))
     }
 }
 
@@ -169,16 +165,11 @@ impl Sink {
             .truncate(true)
             .mode(0o600)
             .open(path)
-            .map_err(|source| WriteError::Open {
-                path: path.into(),
-                source,
-            })?;
+            .map_err(|source| WriteError::Open { path: path.into(), source })?;
         let buf = BufWriter::with_capacity(256 << 10, file);
         if path.extension().is_some_and(|e| e == "zst") {
-            let enc = zstd::Encoder::new(buf, 3).map_err(|source| WriteError::Open {
-                path: path.into(),
-                source,
-            })?;
+            let enc = zstd::Encoder::new(buf, 3)
+                .map_err(|source| WriteError::Open { path: path.into(), source })?;
             return Ok(Sink::Zstd(enc));
         }
         Ok(Sink::File(buf))
@@ -372,10 +363,7 @@ impl CaptureWriter {
                 ))),
                 EnhancedPacketOption::Common(CommonOption::Comment(Cow::Owned(meta.comment()))),
                 EnhancedPacketOption::Common(CommonOption::CustomBinaryCopiable(
-                    CustomBinaryOption {
-                        pen: PEN,
-                        value: Cow::Borrowed(&self.meta_buf),
-                    },
+                    CustomBinaryOption { pen: PEN, value: Cow::Borrowed(&self.meta_buf) },
                 )),
             ],
         };
@@ -403,10 +391,7 @@ impl CaptureWriter {
         old.into_inner()
             .sink
             .finish()
-            .map_err(|source| WriteError::Io {
-                path: old_name,
-                source,
-            })?;
+            .map_err(|source| WriteError::Io { path: old_name, source })?;
         self.file_no += 1;
         for name in &self.interfaces {
             write_interface(&mut self.out, name, &self.current_name)?;
@@ -420,21 +405,17 @@ impl CaptureWriter {
 
     /// Pushes buffered blocks to the file (and ends a zstd block).
     pub fn flush(&mut self) -> Result<(), WriteError> {
-        self.out.get_mut().flush().map_err(|source| WriteError::Io {
-            path: self.current_name.clone(),
-            source,
-        })
+        self.out
+            .get_mut()
+            .flush()
+            .map_err(|source| WriteError::Io { path: self.current_name.clone(), source })
     }
 
     /// Writes the statistics blocks and closes the output.
     pub fn finish(mut self, end_ns: u64, comment: Option<String>) -> Result<(), WriteError> {
         self.write_statistics(end_ns, comment)?;
         let name = self.current_name.clone();
-        self.out
-            .into_inner()
-            .sink
-            .finish()
-            .map_err(|source| WriteError::Io { path: name, source })
+        self.out.into_inner().sink.finish().map_err(|source| WriteError::Io { path: name, source })
     }
 
     fn write_statistics(&mut self, end_ns: u64, comment: Option<String>) -> Result<(), WriteError> {
@@ -446,9 +427,7 @@ impl CaptureWriter {
                 InterfaceStatisticsOption::IsbIfDrop(s.dropped),
             ];
             if let Some(c) = &comment {
-                options.push(InterfaceStatisticsOption::Common(CommonOption::Comment(
-                    c.into(),
-                )));
+                options.push(InterfaceStatisticsOption::Common(CommonOption::Comment(c.into())));
             }
             let block = InterfaceStatisticsBlock {
                 interface_id: id as u32,
@@ -463,10 +442,7 @@ impl CaptureWriter {
 
 fn open_sink(spec: &OutputSpec, n: u64) -> Result<(Sink, String), WriteError> {
     match spec.file_name(n) {
-        None => Ok((
-            Sink::Stdout(BufWriter::with_capacity(256 << 10, io::stdout())),
-            "-".into(),
-        )),
+        None => Ok((Sink::Stdout(BufWriter::with_capacity(256 << 10, io::stdout())), "-".into())),
         Some(p) => Ok((Sink::create(&p)?, p.display().to_string())),
     }
 }
@@ -484,12 +460,8 @@ fn start_section(
         ],
         ..Default::default()
     };
-    PcapNgWriter::with_section_header(Counted { sink, bytes: 0 }, shb).map_err(|source| {
-        WriteError::Write {
-            path: name.into(),
-            source,
-        }
-    })
+    PcapNgWriter::with_section_header(Counted { sink, bytes: 0 }, shb)
+        .map_err(|source| WriteError::Write { path: name.into(), source })
 }
 
 fn write_interface(
@@ -518,21 +490,9 @@ fn write_names(
 ) -> Result<(), WriteError> {
     let records = names
         .iter()
-        .map(|(ip, n)| {
-            Record::Ipv4(Ipv4Record {
-                ip_addr: *ip,
-                names: vec![n.clone().into()],
-            })
-        })
+        .map(|(ip, n)| Record::Ipv4(Ipv4Record { ip_addr: *ip, names: vec![n.clone().into()] }))
         .collect();
-    write_block(
-        out,
-        NameResolutionBlock {
-            records,
-            options: vec![],
-        },
-        file,
-    )
+    write_block(out, NameResolutionBlock { records, options: vec![] }, file)
 }
 
 fn write_block<'a, B: PcapNgBlock<'a>>(
@@ -542,10 +502,7 @@ fn write_block<'a, B: PcapNgBlock<'a>>(
 ) -> Result<(), WriteError> {
     out.write_pcapng_block(block)
         .map(|_| ())
-        .map_err(|source| WriteError::Write {
-            path: file.into(),
-            source,
-        })
+        .map_err(|source| WriteError::Write { path: file.into(), source })
 }
 
 #[cfg(test)]
@@ -567,11 +524,7 @@ mod tests {
         let s = spec(Some(1), Some(12), "a.pcapng.zst");
         assert_eq!(s.file_name(0).unwrap(), PathBuf::from("a.pcapng00.zst"));
         assert_eq!(s.file_name(13).unwrap(), PathBuf::from("a.pcapng01.zst"));
-        let s = OutputSpec {
-            path: None,
-            rotate_bytes: None,
-            max_files: None,
-        };
+        let s = OutputSpec { path: None, rotate_bytes: None, max_files: None };
         assert!(s.file_name(0).is_none());
     }
 
@@ -588,49 +541,27 @@ mod tests {
         let mut buf = Vec::new();
         seg.build(&mut buf).unwrap();
         let p = etherparse::SlicedPacket::from_ip(&buf).unwrap();
-        let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
-            panic!("not ipv4")
-        };
-        let Some(etherparse::TransportSlice::Tcp(tcp)) = p.transport else {
-            panic!("not tcp")
-        };
+        let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else { panic!("not ipv4") };
+        let Some(etherparse::TransportSlice::Tcp(tcp)) = p.transport else { panic!("not tcp") };
         assert_eq!(tcp.sequence_number(), 7);
         assert_eq!(tcp.acknowledgment_number(), 9);
         assert!(tcp.psh() && tcp.ack() && !tcp.syn());
         assert_eq!(tcp.payload(), seg.payload);
-        let want = tcp
-            .to_header()
-            .calc_checksum_ipv4(&ip.header().to_header(), tcp.payload());
+        let want = tcp.to_header().calc_checksum_ipv4(&ip.header().to_header(), tcp.payload());
         assert_eq!(tcp.checksum(), want.unwrap());
-        assert_eq!(
-            ip.header().to_header().calc_header_checksum(),
-            ip.header().header_checksum()
-        );
+        assert_eq!(ip.header().to_header().calc_header_checksum(), ip.header().header_checksum());
     }
 
     #[test]
     fn file_round_trips_through_pcap_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.pcapng");
-        let spec = OutputSpec {
-            path: Some(path.clone()),
-            rotate_bytes: None,
-            max_files: None,
-        };
-        let info = SectionInfo {
-            application: "dockersnoop test".into(),
-            ..Default::default()
-        };
+        let spec = OutputSpec { path: Some(path.clone()), rotate_bytes: None, max_files: None };
+        let info = SectionInfo { application: "dockersnoop test".into(), ..Default::default() };
         let mut w = CaptureWriter::create(spec, info, 1_000).unwrap();
         let iface = w.add_interface("/run/x.sock").unwrap();
-        w.add_names(&[(Ipv4Addr::new(10, 0, 0, 1), "x.sock".into())])
-            .unwrap();
-        let meta = ProcMeta {
-            pid: 5,
-            tid: 6,
-            comm: "c".into(),
-            ..Default::default()
-        };
+        w.add_names(&[(Ipv4Addr::new(10, 0, 0, 1), "x.sock".into())]).unwrap();
+        let meta = ProcMeta { pid: 5, tid: 6, comm: "c".into(), ..Default::default() };
         let seg = Segment {
             src: "10.1.0.1:1025".parse().unwrap(),
             dst: "10.0.0.1:80".parse().unwrap(),
@@ -639,8 +570,7 @@ mod tests {
             flags: TcpFlags::ACK,
             payload: b"hello",
         };
-        w.write_segment(iface, 1_000_000_123, &seg, Direction::Inbound, &meta)
-            .unwrap();
+        w.write_segment(iface, 1_000_000_123, &seg, Direction::Inbound, &meta).unwrap();
         w.finish(2_000_000_000, None).unwrap();
 
         use std::os::unix::fs::PermissionsExt;

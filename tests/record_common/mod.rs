@@ -53,20 +53,14 @@ impl Recorder {
             });
         }
         let child = cmd.spawn().expect("spawning dockersnoop record");
-        let mut r = Recorder {
-            child: Some(child),
-            out: out.to_path_buf(),
-        };
+        let mut r = Recorder { child: Some(child), out: out.to_path_buf() };
         let deadline = Instant::now() + Duration::from_secs(60);
         while !out.exists() {
             if let Some(st) = r.child.as_mut().unwrap().try_wait().unwrap() {
                 let err = r.stderr();
                 panic!("dockersnoop record exited ({st}) before attaching: {err}");
             }
-            assert!(
-                Instant::now() < deadline,
-                "dockersnoop record did not start within 60 s"
-            );
+            assert!(Instant::now() < deadline, "dockersnoop record did not start within 60 s");
             std::thread::sleep(Duration::from_millis(20));
         }
         r
@@ -90,12 +84,7 @@ impl Recorder {
         unsafe { libc::kill(self.pid(), sig) };
         let mut child = self.child.take().unwrap();
         let mut err = String::new();
-        child
-            .stderr
-            .take()
-            .unwrap()
-            .read_to_string(&mut err)
-            .unwrap();
+        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
         let st = child.wait().unwrap();
         assert!(st.success(), "dockersnoop record exited with {st}: {err}");
         err
@@ -141,12 +130,8 @@ pub fn read_capture(path: &Path) -> Vec<Pkt> {
             continue;
         };
         let p = etherparse::SlicedPacket::from_ip(&e.data).expect("raw IPv4 packet");
-        let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else {
-            panic!("not IPv4")
-        };
-        let Some(etherparse::TransportSlice::Tcp(tcp)) = p.transport else {
-            panic!("not TCP")
-        };
+        let Some(etherparse::NetSlice::Ipv4(ip)) = p.net else { panic!("not IPv4") };
+        let Some(etherparse::TransportSlice::Tcp(tcp)) = p.transport else { panic!("not TCP") };
         let h = ip.header();
         let mut pkt = Pkt {
             src: SocketAddrV4::new(Ipv4Addr::from(h.source()), tcp.source_port()),
@@ -206,10 +191,7 @@ pub fn reassemble(pkts: &[Pkt]) -> HashMap<(SocketAddrV4, SocketAddrV4), Stream>
     }
     let mut out = HashMap::new();
     for (key, mut list) in by_dir {
-        let first = isn
-            .get(&key)
-            .unwrap_or_else(|| panic!("no SYN for {key:?}"))
-            .wrapping_add(1);
+        let first = isn.get(&key).unwrap_or_else(|| panic!("no SYN for {key:?}")).wrapping_add(1);
         list.sort_by_key(|p| p.seq.wrapping_sub(first));
         let mut s = Stream::default();
         let mut next = first;
