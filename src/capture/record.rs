@@ -3,6 +3,7 @@
 //! duration (ring drained, statistics written, file closed valid).
 
 use std::cell::RefCell;
+use std::io::IsTerminal;
 use std::mem::MaybeUninit;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use libbpf_rs::RingBufferBuilder;
+use log::LevelFilter;
 
 use crate::capture::bpf::{self, Event, KernelFilter};
 use crate::capture::conn::Tracker;
@@ -69,6 +71,11 @@ impl State {
 
 /// Runs `dockersnoop record`.
 pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
+    // Quiet, or stderr going to a file: nothing but errors and the summary,
+    // unless the user asked for more with -v.
+    if (args.quiet || !std::io::stderr().is_terminal()) && log::max_level() == LevelFilter::Info {
+        log::set_max_level(LevelFilter::Warn);
+    }
     let sel = &args.select;
     let ring_size = parse_size(&sel.ring_size).map_err(|e| anyhow::anyhow!("--ring-size: {e}"))?;
     let to_stdout = args.output.as_os_str() == "-";
