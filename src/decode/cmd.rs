@@ -166,7 +166,13 @@ fn warn_summary(path: &Path, s: &Summary) {
 
 fn filter(o: &OutputArgs) -> anyhow::Result<Filter> {
     let method = match &o.method {
-        Some(re) => Some(regex::Regex::new(re).with_context(|| format!("--method {re:?}"))?),
+        Some(re) => Some(regex::Regex::new(re).map_err(|e| {
+            // The regex crate draws a caret diagram over several lines; keep
+            // the error to one line, its last, which names the fault.
+            let text = e.to_string();
+            let why = text.lines().last().unwrap_or_default().trim_start_matches("error: ");
+            anyhow::anyhow!("--method {re:?}: invalid regex: {why}")
+        })?),
         None => None,
     };
     Ok(Filter { method, pid: o.pid, comm: o.comm.clone() })
