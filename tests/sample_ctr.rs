@@ -57,13 +57,16 @@ fn sample_json_rows_parse_and_carry_the_facts() {
     assert!(version["peer_pid"].is_u64());
     let delete_end = rows
         .iter()
-        .find(|r| r["type"] == "END" && r["method"] == "/containerd.services.images.v1.Images/Delete")
+        .find(|r| {
+            r["type"] == "END" && r["method"] == "/containerd.services.images.v1.Images/Delete"
+        })
         .expect("the failing images rm");
     assert_eq!(delete_end["grpc_status"], 5, "NOT_FOUND");
     let create = rows
         .iter()
         .find(|r| {
-            r["type"] == "REQ" && r["method"] == "/containerd.services.namespaces.v1.Namespaces/Create"
+            r["type"] == "REQ"
+                && r["method"] == "/containerd.services.namespaces.v1.Namespaces/Create"
         })
         .expect("namespaces create");
     assert_eq!(create["message_type"], "containerd.services.namespaces.v1.CreateNamespaceRequest");
