@@ -127,6 +127,57 @@ struct unix_sock {
 	struct sock *peer;
 } __attribute__((preserve_access_index));
 
+/*
+ * The iterator over the bytes a sendmsg carries. Its layout changed often:
+ * `iter_type` (an enum whose values changed too: read them with
+ * bpf_core_enum_value) from 5.14, `unsigned int type` with direction bits
+ * before; ITER_UBUF (one user buffer, what write(2) makes) from 6.0; the
+ * iovec pointer `iov` renamed `__iov` in 6.4. The locals below name fields
+ * only; libbpf finds them inside the kernel's anonymous unions.
+ */
+enum iter_type {
+	ITER_IOVEC = 0,
+	ITER_UBUF = 1,
+};
+
+struct iov_iter {
+	__u8 iter_type;
+	__u64 iov_offset;
+	void *__iov;
+	void *ubuf;
+	__u64 count;
+	unsigned long nr_segs;
+} __attribute__((preserve_access_index));
+
+/* Before 6.4 (iov) and before 5.14 (type). */
+struct iov_iter___old {
+	unsigned int type;
+	void *iov;
+} __attribute__((preserve_access_index));
+
+struct msghdr {
+	struct iov_iter msg_iter;
+} __attribute__((preserve_access_index));
+
+/*
+ * Registers at a kprobe (fixed by the architecture's ABI; bpf_tracing.h
+ * reads the arguments and the return value out of them).
+ */
+#if defined(__TARGET_ARCH_x86)
+/* The user-space spelling of the names, which bpf_tracing.h expects here. */
+struct pt_regs {
+	unsigned long r15, r14, r13, r12, rbp, rbx, r11, r10, r9, r8;
+	unsigned long rax, rcx, rdx, rsi, rdi, orig_rax, rip, cs, eflags, rsp, ss;
+};
+#elif defined(__TARGET_ARCH_arm64)
+struct user_pt_regs {
+	__u64 regs[31];
+	__u64 sp;
+	__u64 pc;
+	__u64 pstate;
+};
+#endif
+
 /* User-space layouts (UAPI, stable): no relocation wanted. */
 struct user_iovec {
 	void *iov_base;

@@ -9,10 +9,18 @@
  * id, and sys_exit copies exactly the bytes the kernel reports as sent, in
  * records of at most CHUNK_MAX bytes, each tagged with its offset in the
  * socket's send stream so that user space sees every loss as a gap.
+ *
+ * The fentry/fexit and kprobe/kretprobe backends hook the Unix send
+ * functions instead (unix_stream_sendmsg, and unix_dgram_sendmsg, which
+ * unix_seqpacket_sendmsg calls): the entry stashes where the msghdr's
+ * iterator points, the exit copies as many bytes as the function returns.
+ * User space loads only the programs of the backend it picked (autoload);
+ * the close tracepoint serves every backend.
  */
 #include "kernel.h"
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
 #include "unixsnoop.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -35,6 +43,7 @@ struct pending {
 	struct event_hdr hdr;
 	__u64 buf;		/* buffer, iovec array, msghdr or mmsghdr array */
 	__u64 cnt;		/* iovec or message count */
+	__u64 skip;		/* bytes of the first iovec already consumed */
 };
 
 /* Where the copy loop is within the call's user memory. */
@@ -47,6 +56,8 @@ struct cursor {
 	__u64 seg_left;
 	__u64 msg_left;		/* bytes of the current message still to copy */
 	__u64 off;		/* stream offset of the next byte */
+	__u64 skip;		/* to skip at the start of the next iovec */
+	__u64 iov_kernel;	/* the iovec array is in kernel memory */
 };
 
 struct record {
@@ -276,6 +287,39 @@ static __always_inline long file_refs(struct file *file)
 	return BPF_CORE_READ(old, f_count.counter);
 }
 
+/* The pid and comm filters, and never the recorder itself. */
+static __always_inline bool task_allowed(__u64 pid_tgid)
+{
+	/* Our own output may go to a Unix socket (journald, a pipe to
+	 * Wireshark over ssh): capturing it would feed back. */
+	if ((pid_tgid >> 32) == self_pid || !pid_allowed(pid_tgid >> 32))
+		return false;
+	if (n_comms) {
+		char comm[COMM_LEN] = {};
+
+		bpf_get_current_comm(comm, sizeof(comm));
+		if (!comm_allowed(comm))
+			return false;
+	}
+	return true;
+}
+
+/* Fill the per-CPU pending scratch for `sk` if its path matches. */
+static __always_inline struct pending *match_sk(struct sock *sk, __u64 pid_tgid)
+{
+	struct pending *p;
+	__u32 zero = 0;
+
+	p = bpf_map_lookup_elem(&pending_scratch, &zero);
+	if (!p)
+		return NULL;
+	fill_meta(&p->hdr, sk, pid_tgid);
+	if (!path_matches(&p->hdr))
+		return NULL;
+	p->skip = 0;
+	return p;
+}
+
 /*
  * Resolve and filter; on a match, fill the per-CPU pending scratch and,
  * when asked, tell whether this fd holds the file's last reference.
@@ -284,33 +328,16 @@ static __always_inline struct pending *match_fd(__u64 fd, bool *last)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	struct file *file = NULL;
-	struct pending *p;
 	struct sock *sk;
-	__u32 zero = 0;
 
-	/* Our own output may go to a Unix socket (journald, a pipe to
-	 * Wireshark over ssh): capturing it would feed back. */
-	if ((pid_tgid >> 32) == self_pid || !pid_allowed(pid_tgid >> 32))
+	if (!task_allowed(pid_tgid))
 		return NULL;
-	if (n_comms) {
-		char comm[COMM_LEN] = {};
-
-		bpf_get_current_comm(comm, sizeof(comm));
-		if (!comm_allowed(comm))
-			return NULL;
-	}
 	sk = unix_sock_of_fd(fd, &file);
 	if (!sk)
 		return NULL;
 	if (last && file_refs(file) > 1)
 		return NULL;
-	p = bpf_map_lookup_elem(&pending_scratch, &zero);
-	if (!p)
-		return NULL;
-	fill_meta(&p->hdr, sk, pid_tgid);
-	if (!path_matches(&p->hdr))
-		return NULL;
-	return p;
+	return match_sk(sk, pid_tgid);
 }
 
 static __always_inline int on_enter(struct sys_enter_args *ctx, __u8 sys)
@@ -360,6 +387,18 @@ static __always_inline void cursor_init(struct cursor *c, struct pending *p,
 		c->msgs = p->buf;
 		c->msgs_left = ret;
 		break;
+	case SYS_UNIX_UBUF:
+		c->base = p->buf;
+		c->seg_left = ret;
+		c->msg_left = ret;
+		break;
+	case SYS_UNIX_IOVEC:
+		c->iov = p->buf;
+		c->iov_left = p->cnt;
+		c->iov_kernel = 1;
+		c->skip = p->skip;
+		c->msg_left = ret;
+		break;
 	}
 }
 
@@ -391,12 +430,23 @@ static __always_inline bool copy_step(struct cursor *c, struct record *r)
 
 		if (!c->iov_left)
 			return false;
-		if (bpf_probe_read_user(&v, sizeof(v), (void *)c->iov))
+		if (c->iov_kernel) {
+			if (bpf_probe_read_kernel(&v, sizeof(v), (void *)c->iov))
+				return false;
+		} else if (bpf_probe_read_user(&v, sizeof(v), (void *)c->iov)) {
 			return false;
+		}
 		c->iov += sizeof(v);
 		c->iov_left--;
 		c->base = (__u64)v.iov_base;
 		c->seg_left = v.iov_len;
+		if (c->skip) {
+			__u64 k = c->skip < c->seg_left ? c->skip : c->seg_left;
+
+			c->base += k;
+			c->seg_left -= k;
+			c->skip = 0;
+		}
 		return true;
 	}
 
@@ -422,18 +472,19 @@ static __always_inline bool copy_step(struct cursor *c, struct record *r)
 	return true;
 }
 
-static __always_inline int on_exit(struct sys_exit_args *ctx)
+/* The call stashed for this thread returned `sret`: copy what it sent. */
+static __always_inline int finish_call(__s64 sret)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct pending *p = bpf_map_lookup_elem(&calls, &tid);
-	__u64 ret = ctx->ret, start, zero64 = 0, *sentp;
+	__u64 ret = sret, start, zero64 = 0, *sentp;
 	struct record *r;
 	struct cursor *c;
 	__u32 zero = 0;
 
 	if (!p)
 		return 0;
-	if (ctx->ret <= 0)
+	if (sret <= 0)
 		goto out;
 	r = bpf_map_lookup_elem(&record_scratch, &zero);
 	c = bpf_map_lookup_elem(&cursor_scratch, &zero);
@@ -474,6 +525,114 @@ static __always_inline int on_exit(struct sys_exit_args *ctx)
 out:
 	bpf_map_delete_elem(&calls, &tid);
 	return 0;
+}
+
+static __always_inline int on_exit(struct sys_exit_args *ctx)
+{
+	return finish_call(ctx->ret);
+}
+
+/* The iterator's type, as a value of the running kernel's enum iter_type. */
+static __always_inline __u32 iter_type_of(struct iov_iter *it)
+{
+	struct iov_iter___old *old = (void *)it;
+
+	if (bpf_core_field_exists(it->iter_type))
+		return BPF_CORE_READ(it, iter_type);
+	/* Before 5.14: the type bits with READ/WRITE in bit 0. */
+	return BPF_CORE_READ(old, type) & ~1u;
+}
+
+/*
+ * Entry of unix_{stream,dgram}_sendmsg: filter on the socket, then stash
+ * where the bytes are. Only iterators over user memory are followed (not
+ * the kernel pages of splice or sendfile).
+ */
+static __always_inline int on_send_enter(struct socket *sock, struct msghdr *msg)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	struct iov_iter *it = __builtin_preserve_access_index(&msg->msg_iter);
+	struct iov_iter___old *old = (void *)it;
+	struct pending *p;
+	struct sock *sk;
+	__u32 tid = (__u32)pid_tgid, type;
+
+	if (!task_allowed(pid_tgid))
+		return 0;
+	sk = BPF_CORE_READ(sock, sk);
+	if (!sk || BPF_CORE_READ(sk, __sk_common.skc_family) != AF_UNIX)
+		return 0;
+	p = match_sk(sk, pid_tgid);
+	if (!p)
+		return 0;
+	type = iter_type_of(it);
+	if (bpf_core_enum_value_exists(enum iter_type, ITER_UBUF) &&
+	    type == bpf_core_enum_value(enum iter_type, ITER_UBUF)) {
+		p->hdr.syscall = SYS_UNIX_UBUF;
+		p->buf = (__u64)BPF_CORE_READ(it, ubuf) + BPF_CORE_READ(it, iov_offset);
+		p->cnt = 1;
+	} else if (type == bpf_core_enum_value(enum iter_type, ITER_IOVEC)) {
+		p->hdr.syscall = SYS_UNIX_IOVEC;
+		if (bpf_core_field_exists(it->__iov))
+			p->buf = (__u64)BPF_CORE_READ(it, __iov);
+		else
+			p->buf = (__u64)BPF_CORE_READ(old, iov);
+		p->cnt = BPF_CORE_READ(it, nr_segs);
+		p->skip = BPF_CORE_READ(it, iov_offset);
+	} else {
+		return 0;
+	}
+	p->hdr.kind = EV_DATA;
+	bpf_map_update_elem(&calls, &tid, p, BPF_ANY);
+	return 0;
+}
+
+SEC("fentry/unix_stream_sendmsg")
+int BPF_PROG(fentry_stream, struct socket *sock, struct msghdr *msg)
+{
+	return on_send_enter(sock, msg);
+}
+
+SEC("fexit/unix_stream_sendmsg")
+int BPF_PROG(fexit_stream, struct socket *sock, struct msghdr *msg, __u64 len, int ret)
+{
+	return finish_call(ret);
+}
+
+SEC("fentry/unix_dgram_sendmsg")
+int BPF_PROG(fentry_dgram, struct socket *sock, struct msghdr *msg)
+{
+	return on_send_enter(sock, msg);
+}
+
+SEC("fexit/unix_dgram_sendmsg")
+int BPF_PROG(fexit_dgram, struct socket *sock, struct msghdr *msg, __u64 len, int ret)
+{
+	return finish_call(ret);
+}
+
+SEC("kprobe/unix_stream_sendmsg")
+int BPF_KPROBE(kprobe_stream, struct socket *sock, struct msghdr *msg)
+{
+	return on_send_enter(sock, msg);
+}
+
+SEC("kretprobe/unix_stream_sendmsg")
+int BPF_KRETPROBE(kretprobe_stream, int ret)
+{
+	return finish_call(ret);
+}
+
+SEC("kprobe/unix_dgram_sendmsg")
+int BPF_KPROBE(kprobe_dgram, struct socket *sock, struct msghdr *msg)
+{
+	return on_send_enter(sock, msg);
+}
+
+SEC("kretprobe/unix_dgram_sendmsg")
+int BPF_KRETPROBE(kretprobe_dgram, int ret)
+{
+	return finish_call(ret);
 }
 
 SEC("tracepoint/syscalls/sys_enter_write")

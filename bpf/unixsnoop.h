@@ -32,6 +32,9 @@
 #define SYS_SENDMSG 4
 #define SYS_SENDMMSG 5
 #define SYS_CLOSE 6
+/* fentry/kprobe backends: unix_{stream,dgram}_sendmsg, whatever the syscall */
+#define SYS_UNIX_UBUF 7		/* one user buffer (write, send, sendto) */
+#define SYS_UNIX_IOVEC 8	/* an iovec array in kernel memory */
 
 /* Counters in the per-CPU `stats` array. */
 #define STAT_LOST_RECORDS 0	/* ring buffer full: records not written */

@@ -3,6 +3,11 @@
 //! The BPF object is compiled by build.rs into a libbpf-rs skeleton; this
 //! module fills its filter table, sizes the ring buffer, picks the probe
 //! backend, attaches, and parses what comes out of the ring buffer.
+//!
+//! Backends: fentry/fexit or kprobe/kretprobe on unix_stream_sendmsg and
+//! unix_dgram_sendmsg, or the syscall tracepoints; the object holds them
+//! all and only the chosen one is loaded (autoload). `--probe auto` tries
+//! them in that order and logs why the better ones were refused.
 
 use std::mem::MaybeUninit;
 
@@ -16,7 +21,7 @@ mod skel {
     include!(concat!(env!("OUT_DIR"), "/unixsnoop.skel.rs"));
 }
 
-use skel::{UnixsnoopSkel, UnixsnoopSkelBuilder};
+use skel::{OpenUnixsnoopSkel, UnixsnoopSkel, UnixsnoopSkelBuilder};
 
 /// Limits of the kernel-side filter table (bpf/unixsnoop.h).
 pub const MAX_PATTERNS: usize = 16;
@@ -51,8 +56,8 @@ pub enum BpfError {
     Permission(String),
     #[error("loading eBPF programs failed: {0}")]
     Load(String),
-    #[error("--probe {0}: that backend is not implemented yet; use --probe tracepoint")]
-    Unsupported(&'static str),
+    #[error("--probe {backend}: {reason}; use --probe tracepoint (or auto)")]
+    Backend { backend: &'static str, reason: String },
     #[error("--ring-size {0}: must be a power of two of at least 4096 and at most 1G")]
     RingSize(u64),
     #[error("too many {what} filters: at most {max}")]
@@ -154,37 +159,187 @@ pub struct Loaded<'obj> {
     pub backend: &'static str,
 }
 
-/// Picks the backend for `--probe`. Only the syscall tracepoints exist in
-/// this version; `auto` says so in the log.
-fn backend(probe: Probe) -> Result<&'static str, BpfError> {
-    match probe {
-        Probe::Tracepoint => Ok("syscall tracepoints"),
-        Probe::Auto => {
-            log::info!(
-                "probe auto: using syscall tracepoints (fentry and kprobe backends are \
-                 not built in this version)"
-            );
-            Ok("syscall tracepoints")
+/// How the send path is hooked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    Fentry,
+    Kprobe,
+    Tracepoint,
+}
+
+impl Backend {
+    /// The `--probe` value.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Backend::Fentry => "fentry",
+            Backend::Kprobe => "kprobe",
+            Backend::Tracepoint => "tracepoint",
         }
-        Probe::Fentry => Err(BpfError::Unsupported("fentry")),
-        Probe::Kprobe => Err(BpfError::Unsupported("kprobe")),
+    }
+
+    /// What is attached, for the log.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Backend::Fentry => "fentry/fexit on unix_stream_sendmsg and unix_dgram_sendmsg",
+            Backend::Kprobe => "kprobe/kretprobe on unix_stream_sendmsg and unix_dgram_sendmsg",
+            Backend::Tracepoint => "syscall tracepoints",
+        }
     }
 }
 
-/// Opens, configures, loads and attaches the kernel side.
+/// Ring size of a trial load by `--probe auto` (the real one follows).
+const TRIAL_RING: u64 = 4096;
+
+/// Opens, configures, loads and attaches the kernel side with the backend
+/// `--probe` asks for; `auto` tries fentry, then kprobe, then the syscall
+/// tracepoints, and logs (info) which it chose and why the others failed.
 pub fn load<'obj>(
     obj: &'obj mut MaybeUninit<OpenObject>,
     filter: &KernelFilter,
     ring_size: u64,
     probe: Probe,
 ) -> Result<Loaded<'obj>, BpfError> {
-    let backend = backend(probe)?;
     if !ring_size.is_power_of_two() || !(4096..=1 << 30).contains(&ring_size) {
         return Err(BpfError::RingSize(ring_size));
     }
     check_limits(filter)?;
+    route_libbpf_messages();
+    let backend = match probe {
+        Probe::Tracepoint => Backend::Tracepoint,
+        Probe::Fentry => Backend::Fentry,
+        Probe::Kprobe => Backend::Kprobe,
+        Probe::Auto => choose(filter),
+    };
+    if backend == Backend::Kprobe {
+        kprobes_available().map_err(|reason| BpfError::Backend { backend: "kprobe", reason })?;
+    }
+    load_backend(obj, filter, ring_size, backend).map_err(|e| match (backend, e) {
+        (Backend::Fentry | Backend::Kprobe, BpfError::Permission(r) | BpfError::Load(r)) => {
+            BpfError::Backend {
+                backend: backend.flag(),
+                reason: format!("the kernel refused its programs: {r}"),
+            }
+        }
+        (_, e) => e,
+    })
+}
 
+/// Loads the programs of `backend` (through the kernel's verifier) without
+/// attaching them, then unloads them: whether this kernel accepts them.
+pub fn check_loads(backend: Backend) -> Result<(), BpfError> {
+    route_libbpf_messages();
+    let mut obj = MaybeUninit::uninit();
+    let mut open = UnixsnoopSkelBuilder::default().open(&mut obj).map_err(classify)?;
+    select_programs(&mut open, backend);
+    open.maps.events.set_max_entries(TRIAL_RING as u32).map_err(classify)?;
+    open.load().map(drop).map_err(classify)
+}
+
+/// `--probe auto`: the first backend whose programs load and attach (in a
+/// throw-away object with a small ring).
+fn choose(filter: &KernelFilter) -> Backend {
+    let mut refused = Vec::new();
+    for b in [Backend::Fentry, Backend::Kprobe] {
+        if b == Backend::Kprobe {
+            if let Err(why) = kprobes_available() {
+                refused.push(format!("kprobe: {why}"));
+                continue;
+            }
+        }
+        let mut trial = MaybeUninit::uninit();
+        let res = load_backend(&mut trial, filter, TRIAL_RING, b).map(drop);
+        match res {
+            Ok(()) => {
+                let why = if refused.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", refused.join("; "))
+                };
+                log::info!("probe auto: using {}{why}", b.describe());
+                return b;
+            }
+            Err(e) => refused.push(format!("{}: {}", b.flag(), short_reason(&e))),
+        }
+    }
+    log::info!("probe auto: using {} ({})", Backend::Tracepoint.describe(), refused.join("; "));
+    Backend::Tracepoint
+}
+
+/// libbpf attaches kprobes through the kprobe PMU, or the older
+/// kprobe_events file of tracefs; with neither, say so rather than ENOENT.
+fn kprobes_available() -> Result<(), String> {
+    let pmu = std::path::Path::new("/sys/bus/event_source/devices/kprobe");
+    let legacy = ["/sys/kernel/tracing/kprobe_events", "/sys/kernel/debug/tracing/kprobe_events"];
+    if pmu.exists() || legacy.iter().any(|p| std::path::Path::new(p).exists()) {
+        Ok(())
+    } else {
+        Err("this kernel has no kprobes (neither the kprobe PMU nor kprobe_events)".into())
+    }
+}
+
+/// The cause of a load failure without our own framing.
+fn short_reason(e: &BpfError) -> String {
+    match e {
+        BpfError::Permission(r) | BpfError::Load(r) => format!("refused by the kernel: {r}"),
+        e => e.to_string(),
+    }
+}
+
+/// libbpf prints its own diagnostics (program dumps, verifier logs) to
+/// stderr; they go to our log at debug instead, so that a refused backend
+/// is one line.
+fn route_libbpf_messages() {
+    fn print(level: libbpf_rs::PrintLevel, msg: String) {
+        let msg = msg.trim_end();
+        match level {
+            // libbpf starts its messages with "libbpf: ".
+            libbpf_rs::PrintLevel::Warn => log::debug!("{msg}"),
+            _ => log::trace!("{msg}"),
+        }
+    }
+    libbpf_rs::set_print(Some((libbpf_rs::PrintLevel::Debug, print)));
+}
+
+/// Only the programs of `backend` are loaded; the close tracepoint serves
+/// them all.
+fn select_programs(open: &mut OpenUnixsnoopSkel<'_>, backend: Backend) {
+    let tp = backend == Backend::Tracepoint;
+    let fe = backend == Backend::Fentry;
+    let kp = backend == Backend::Kprobe;
+    let p = &mut open.progs;
+    for (prog, on) in [
+        (&mut p.enter_write, tp),
+        (&mut p.exit_write, tp),
+        (&mut p.enter_writev, tp),
+        (&mut p.exit_writev, tp),
+        (&mut p.enter_sendto, tp),
+        (&mut p.exit_sendto, tp),
+        (&mut p.enter_sendmsg, tp),
+        (&mut p.exit_sendmsg, tp),
+        (&mut p.enter_sendmmsg, tp),
+        (&mut p.exit_sendmmsg, tp),
+        (&mut p.fentry_stream, fe),
+        (&mut p.fexit_stream, fe),
+        (&mut p.fentry_dgram, fe),
+        (&mut p.fexit_dgram, fe),
+        (&mut p.kprobe_stream, kp),
+        (&mut p.kretprobe_stream, kp),
+        (&mut p.kprobe_dgram, kp),
+        (&mut p.kretprobe_dgram, kp),
+        (&mut p.enter_close, true),
+    ] {
+        prog.set_autoload(on);
+    }
+}
+
+fn load_backend<'obj>(
+    obj: &'obj mut MaybeUninit<OpenObject>,
+    filter: &KernelFilter,
+    ring_size: u64,
+    backend: Backend,
+) -> Result<Loaded<'obj>, BpfError> {
     let mut open = UnixsnoopSkelBuilder::default().open(obj).map_err(classify)?;
+    select_programs(&mut open, backend);
     open.maps.events.set_max_entries(ring_size as u32).map_err(classify)?;
     let ro = open
         .maps
@@ -215,8 +370,12 @@ pub fn load<'obj>(
 
     let mut skel = open.load().map_err(classify)?;
     skel.attach().map_err(classify)?;
-    log::info!("attached the eBPF programs ({backend}, ring buffer {} KiB)", ring_size >> 10);
-    Ok(Loaded { skel, backend })
+    log::debug!(
+        "attached the eBPF programs ({}, ring buffer {} KiB)",
+        backend.describe(),
+        ring_size >> 10
+    );
+    Ok(Loaded { skel, backend: backend.describe() })
 }
 
 fn check_limits(f: &KernelFilter) -> Result<(), BpfError> {

@@ -16,6 +16,7 @@ use log::LevelFilter;
 use crate::capture::bpf::{self, Event, KernelFilter};
 use crate::capture::conn::Tracker;
 use crate::capture::filter::SocketFilter;
+use crate::capture::schemas::SchemaEmbedder;
 use crate::capture::status::{self, Progress, Status};
 use crate::capture::tracefs;
 use crate::cli::{parse_size, RecordArgs};
@@ -38,6 +39,7 @@ struct State {
     /// Stop after this many chunks (`-c`).
     limit: Option<u64>,
     bad_records: u64,
+    schemas: SchemaEmbedder,
 }
 
 impl State {
@@ -53,6 +55,7 @@ impl State {
                 return 0;
             }
         };
+        self.schemas.saw(&ev);
         let res = self
             .tracker
             .handle(&ev, &mut self.writer)
@@ -113,6 +116,7 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
         error: None,
         limit: sel.count,
         bad_records: 0,
+        schemas: SchemaEmbedder::start().context("starting the schema reader")?,
     });
 
     let mut rb = RingBufferBuilder::new();
@@ -147,6 +151,10 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
             st.writer.flush()?;
             last_flush = now;
         }
+        {
+            let State { schemas, writer, .. } = &mut *st;
+            schemas.write_ready(writer)?;
+        }
         if now.duration_since(last_reap) >= REAP_EVERY {
             let State { tracker, writer, .. } = &mut *st;
             tracker.reap(real_now_ns(), writer)?;
@@ -164,10 +172,13 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
         log::warn!("draining the ring buffer: {}", std::io::Error::from_raw_os_error(-rc));
     }
     drop(ring);
-    let st = state.into_inner();
+    let mut st = state.into_inner();
     if let Some(e) = st.error {
         return Err(e.into());
     }
+    // Schemas still being read: a second signal skips the wait.
+    STOP.store(false, Ordering::Relaxed);
+    st.schemas.finish(&mut st.writer, || STOP.load(Ordering::Relaxed))?;
     let kstats = loaded.stats();
     let p = progress(&st, kstats);
     status.finish();

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use etherparse::PacketBuilder;
-use pcap_file::pcapng::blocks::custom::CustomBinaryOption;
+use pcap_file::pcapng::blocks::custom::{CustomBinaryOption, CustomBlock};
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption, InterfaceTsResolution,
@@ -279,6 +279,8 @@ pub struct CaptureWriter {
     stats: Vec<IfaceStats>,
     start_ns: u64,
     meta_buf: Vec<u8>,
+    /// Payload of the latest schema block, repeated in every rotated file.
+    schema: Option<Vec<u8>>,
 }
 
 impl CaptureWriter {
@@ -297,6 +299,7 @@ impl CaptureWriter {
             stats: Vec::new(),
             start_ns,
             meta_buf: Vec::new(),
+            schema: None,
         })
     }
 
@@ -332,6 +335,16 @@ impl CaptureWriter {
         }
     }
 
+    /// Writes a copyable custom block with our PEN holding `payload` (the
+    /// schema set, see `crate::schema::encode_embedded`) and repeats it at
+    /// the start of every later file of a rotation, so that each file is
+    /// decodable on its own. A later call supersedes the earlier payload.
+    pub fn write_schema_block(&mut self, payload: Vec<u8>) -> Result<(), WriteError> {
+        write_custom(&mut self.out, &payload, &self.current_name)?;
+        self.schema = Some(payload);
+        Ok(())
+    }
+
     /// Writes one segment as an enhanced packet block carrying `meta`.
     pub fn write_segment(
         &mut self,
@@ -355,8 +368,8 @@ impl CaptureWriter {
             data: Cow::Borrowed(&data),
             options: vec![
                 EnhancedPacketOption::Flags(dir.epb_flags()),
-                // The option value is in the section's byte order; the
-                // writer uses the host's, which is little-endian here.
+                // The option value is in the section's byte order, which
+                // start_section sets to little-endian.
                 EnhancedPacketOption::Common(CommonOption::Unknown(UnknownOption::new(
                     EPB_PID_TID,
                     &pid_tid,
@@ -398,6 +411,9 @@ impl CaptureWriter {
         }
         if !self.names.is_empty() {
             write_names(&mut self.out, &self.names, &self.current_name)?;
+        }
+        if let Some(p) = &self.schema {
+            write_custom(&mut self.out, p, &self.current_name)?;
         }
         log::debug!("rotated to {}", self.current_name);
         Ok(true)
@@ -453,6 +469,9 @@ fn start_section(
     name: &str,
 ) -> Result<PcapNgWriter<Counted>, WriteError> {
     let shb = SectionHeaderBlock {
+        // pcap-file defaults to big-endian; the pid/tid option (code 8) is
+        // written little-endian, so the section must say so.
+        endianness: pcap_file::Endianness::Little,
         options: vec![
             SectionHeaderOption::Hardware(info.hardware.clone().into()),
             SectionHeaderOption::OS(info.os.clone().into()),
@@ -493,6 +512,15 @@ fn write_names(
         .map(|(ip, n)| Record::Ipv4(Ipv4Record { ip_addr: *ip, names: vec![n.clone().into()] }))
         .collect();
     write_block(out, NameResolutionBlock { records, options: vec![] }, file)
+}
+
+fn write_custom(
+    out: &mut PcapNgWriter<Counted>,
+    payload: &[u8],
+    file: &str,
+) -> Result<(), WriteError> {
+    let block: CustomBlock<'_, true> = CustomBlock { pen: PEN, payload: Cow::Borrowed(payload) };
+    write_block(out, block, file)
 }
 
 fn write_block<'a, B: PcapNgBlock<'a>>(
@@ -596,5 +624,42 @@ mod tests {
             }
         }
         assert_eq!(epbs, 1);
+    }
+
+    #[test]
+    fn schema_block_is_read_back_and_repeated_after_rotation() {
+        use prost::Message;
+        use prost_types::{FileDescriptorProto, FileDescriptorSet};
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.pcapng");
+        let spec = OutputSpec { path: Some(path.clone()), rotate_bytes: Some(1), max_files: None };
+        let mut w = CaptureWriter::create(spec, SectionInfo::default(), 0).unwrap();
+        let iface = w.add_interface("/run/x.sock").unwrap();
+        let set = |name: &str| FileDescriptorSet {
+            file: vec![FileDescriptorProto { name: Some(name.into()), ..Default::default() }],
+        };
+        w.write_schema_block(crate::schema::encode_embedded(&set("a.proto")).unwrap()).unwrap();
+        w.write_schema_block(crate::schema::encode_embedded(&set("b.proto")).unwrap()).unwrap();
+        let meta = ProcMeta { pid: 5, tid: 6, comm: "c".into(), ..Default::default() };
+        let seg = Segment {
+            src: "10.1.0.1:1025".parse().unwrap(),
+            dst: "10.0.0.1:80".parse().unwrap(),
+            seq: 1,
+            ack: 1,
+            flags: TcpFlags::ACK,
+            payload: b"x",
+        };
+        w.write_segment(iface, 1, &seg, Direction::Outbound, &meta).unwrap();
+        assert!(w.rotate_if_full(2).unwrap());
+        w.finish(3, None).unwrap();
+
+        // A little-endian section (byte-order magic after type and length).
+        let head = std::fs::read(&path).unwrap();
+        assert_eq!(head[8..12], 0x1a2b3c4du32.to_le_bytes());
+        let first = crate::schema::capture::embedded_sets(&path).unwrap();
+        assert_eq!(first, vec![set("a.proto").encode_to_vec(), set("b.proto").encode_to_vec()]);
+        // The rotated file starts with the latest set only.
+        let second = crate::schema::capture::embedded_sets(&dir.path().join("s.pcapng1")).unwrap();
+        assert_eq!(second, vec![set("b.proto").encode_to_vec()]);
     }
 }
