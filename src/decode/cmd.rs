@@ -106,7 +106,9 @@ fn decode_file(
 /// capture, then the built-in set.
 fn pool_for(args: &DecodeArgs, path: &Path) -> anyhow::Result<DescriptorPool> {
     let embedded = match crate::schema::capture::embedded_sets(path) {
-        Ok(sets) => sets,
+        // The recorder writes a new block each time its merged set grows, so
+        // the last block is the most complete: let it win.
+        Ok(sets) => sets.into_iter().rev().collect(),
         Err(e) => {
             // The packet pass reports a corrupt file with its offset; here
             // it only means fewer schemas.
