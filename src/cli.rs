@@ -145,6 +145,19 @@ pub enum Format {
     Json,
 }
 
+/// A protocol `--protocol` selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// gRPC calls over HTTP/2.
+    Grpc,
+    /// HTTP/2 streams that are not gRPC.
+    Http2,
+    /// containerd's ttrpc (containerd and its shims).
+    Ttrpc,
+    /// HTTP/1.x (the docker CLI and dockerd).
+    Http1,
+}
+
 /// Where message schemas come from, beyond what is built in.
 #[derive(Args, Debug, Clone, Default)]
 pub struct SchemaArgs {
@@ -187,6 +200,11 @@ pub struct OutputArgs {
     /// Only show messages sent by processes with this name.
     #[arg(long = "comm", value_name = "NAME")]
     pub comm: Option<String>,
+
+    /// Only show these protocols (comma-separated: grpc, http2, ttrpc, http1).
+    /// `--proto` names schema files, hence the longer name.
+    #[arg(long = "protocol", value_name = "LIST", value_enum, value_delimiter = ',')]
+    pub protocols: Vec<ProtocolArg>,
 
     /// Largest message kept in memory for decoding (e.g. 64M); larger ones
     /// are reported by size only.
