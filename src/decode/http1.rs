@@ -281,11 +281,22 @@ impl Conn {
     fn process(&mut self, d: usize, ctx: &mut Ctx<'_>, out: &mut dyn FnMut(Record)) {
         let mut buf = std::mem::take(&mut self.dirs[d].buf);
         let mut pos = 0;
-        while pos < buf.len() {
+        // Steps that use no bytes only change state; a handful in a row
+        // means a state machine bug, which must not hang the decoder.
+        let mut idle = 0;
+        while pos < buf.len() && idle < 8 {
             match self.step(d, &buf[pos..], ctx, out) {
-                Some(n) => pos += n,
+                Some(0) => idle += 1,
+                Some(n) => {
+                    pos += n;
+                    idle = 0;
+                }
                 None => break,
             }
+        }
+        if idle >= 8 {
+            debug!("conn {}: HTTP/1 decoder made no progress; bytes dropped", self.id.0);
+            pos = buf.len();
         }
         buf.drain(..pos);
         // A step may have handed this direction bytes back (none today), so append.
@@ -392,7 +403,8 @@ impl Conn {
             ctx.summary.undecodable_messages += 1;
         }
         self.dirs[d].expect = Expect::StartLine;
-        Some(0)
+        // Step past the byte that failed, or the same start line is found again.
+        Some(1)
     }
 
     fn find_start(&mut self, d: usize, buf: &[u8], ctx: &mut Ctx<'_>) -> Option<usize> {
@@ -1250,6 +1262,14 @@ mod tests {
         let rows = Run { recs, summary: Summary::default() }.rows();
         assert_eq!(rows[0], "REQ 1 POST /v1.41/containers/create?name=web | <application/json 18 bytes, not all captured> [gap]");
         assert!(rows[1].starts_with("RESP 1"), "{rows:?}");
+    }
+
+    #[test]
+    fn malformed_head_after_a_method_does_not_stall() {
+        let bytes: &[u8] = b"GET \x01bad\r\n\r\nGET /_ping HTTP/1.1\r\nHost: d\r\n\r\n";
+        let r = run(&[(C, bytes)], usize::MAX);
+        assert_eq!(r.rows()[0], "REQ 1 GET /_ping | ");
+        assert_eq!(r.summary.frame_errors, 1);
     }
 
     #[test]

@@ -279,8 +279,17 @@ impl Conn {
         let mut buf = std::mem::take(&mut self.dirs[d].buf);
         buf.extend_from_slice(data);
         let mut pos = 0;
+        // Steps that use no bytes only change state; a handful in a row
+        // means a state machine bug, which must not hang the decoder.
+        let mut idle = 0;
         while let Some(n) = self.step(d, &buf[pos..], &at, ctx, out) {
             pos += n;
+            idle = if n == 0 { idle + 1 } else { 0 };
+            if idle >= 8 {
+                debug!("conn {}: ttrpc decoder made no progress; bytes dropped", self.id.0);
+                pos = buf.len();
+                break;
+            }
         }
         buf.drain(..pos);
         self.dirs[d].buf = buf;
