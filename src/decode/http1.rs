@@ -125,6 +125,9 @@ struct DirState {
     meta: Option<Arc<ProcMeta>>,
     /// Hijacked: the bytes are docker multiplexed frames.
     multiplexed: bool,
+    /// Hijacked with a type that does not say: tell multiplexed frames from
+    /// the first bytes (dockerd before API 1.42 sent frames as raw-stream).
+    sniff: bool,
     /// Flags for the next row (a gap in a raw stream).
     pending_flags: Flags,
 }
@@ -138,6 +141,7 @@ impl DirState {
             ts: 0,
             meta: None,
             multiplexed: false,
+            sniff: false,
             pending_flags: Flags::default(),
         }
     }
@@ -651,6 +655,7 @@ impl Conn {
         self.hijacked = ex;
         self.dirs[d].expect = Expect::Raw;
         self.dirs[d].multiplexed = multiplexed;
+        self.dirs[d].sniff = !multiplexed;
         let c = self.client;
         self.dirs[c].msg = None;
         self.dirs[c].expect = Expect::Raw;
@@ -667,6 +672,16 @@ impl Conn {
         out: &mut dyn FnMut(Record),
     ) -> Option<usize> {
         let from_client = d == self.client;
+        if self.dirs[d].sniff {
+            let plain = buf[0] > 3 || buf.iter().skip(1).take(3).any(|&b| b != 0);
+            if !plain && buf.len() < 8 {
+                return None;
+            }
+            debug!("conn {}: hijacked stream multiplexed: {}", self.id.0, !plain);
+            self.dirs[d].sniff = false;
+            self.dirs[d].multiplexed = !plain;
+            return Some(0);
+        }
         if !self.dirs[d].multiplexed {
             let name = if from_client { "stdin" } else { "stdout" };
             self.stream_row(d, name, buf, buf.len() as u64, Flags::default(), out);
@@ -1152,6 +1167,20 @@ mod tests {
                 format!("END 1 {m} | "),
             ]
         );
+    }
+
+    #[test]
+    fn raw_stream_carrying_multiplexed_frames_is_recognised() {
+        // dockerd before API 1.42 answered attach without a TTY this way.
+        let req: &[u8] = b"POST /v1.40/containers/4f2a/attach?stdout=1&stream=1 HTTP/1.1\r\n\
+            Host: d\r\nUpgrade: tcp\r\nConnection: Upgrade\r\n\r\n";
+        let resp: &[u8] = b"HTTP/1.1 101 UPGRADED\r\n\
+            Content-Type: application/vnd.docker.raw-stream\r\nUpgrade: tcp\r\n\r\n";
+        let out = [frame(2, b"warn\n"), frame(1, b"ok\n")].concat();
+        let rows = rows_at_every_split(&[(C, req), (S, resp), (S, &out)]);
+        let m = "POST /v1.40/containers/4f2a/attach?stdout=1&stream=1";
+        assert_eq!(rows[2], format!("RESP 1 {m} | stderr \"warn\\n\""));
+        assert_eq!(rows[3], format!("RESP 1 {m} | stdout \"ok\\n\""));
     }
 
     #[test]
