@@ -201,8 +201,8 @@ pub struct OutputArgs {
     #[arg(long = "comm", value_name = "NAME")]
     pub comm: Option<String>,
 
-    /// Only show these protocols (comma-separated: grpc, http2, ttrpc, http1).
-    /// `--proto` names schema files, hence the longer name.
+    /// Only show these protocols, e.g. `--protocol ttrpc,http1`.
+    // Not `--proto`: that flag names .proto schema files.
     #[arg(long = "protocol", value_name = "LIST", value_enum, value_delimiter = ',')]
     pub protocols: Vec<ProtocolArg>,
 

@@ -45,7 +45,7 @@ const MAX_FIELDS: usize = 128;
 const MAX_CHUNK_LINE: usize = 4096;
 /// Client bytes held after an upgrade request until the response tells what they are.
 const MAX_HELD: usize = 1 << 20;
-/// Text bodies up to this size are shown as they are.
+/// Plain text bodies up to this size are shown as they are.
 const MAX_INLINE_TEXT: usize = 1024;
 /// Header fields whose values are credentials.
 const SECRET_HEADERS: [&str; 3] = ["authorization", "proxy-authorization", "x-registry-auth"];
@@ -880,7 +880,8 @@ fn body(m: &Msg, flags: &mut Flags, ctx: &mut Ctx<'_>) -> HttpBody {
             return summary(", not valid JSON");
         }
     }
-    let texty = ct.is_empty() || ct.starts_with("text/");
+    // Short plain text (dockerd's `/_ping` answers "OK") is shown; markup is not.
+    let texty = ct.is_empty() || ct.starts_with("text/plain");
     if texty && bytes.len() <= MAX_INLINE_TEXT {
         if let Ok(t) = std::str::from_utf8(bytes) {
             if t.chars().all(|c| !c.is_control() || c.is_ascii_whitespace()) {
