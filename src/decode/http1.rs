@@ -92,6 +92,11 @@ struct Msg {
     total: u64,
     too_large: bool,
     flags: Flags,
+    /// A response streaming newline-delimited JSON (events, pull progress):
+    /// each line is a row as soon as it is complete.
+    json_lines: bool,
+    /// Rows of this message already shown (its status went with the first).
+    streamed: bool,
 }
 
 impl Msg {
@@ -112,6 +117,8 @@ impl Msg {
             total: 0,
             too_large: false,
             flags: Flags::default(),
+            json_lines: false,
+            streamed: false,
         }
     }
 }
@@ -321,7 +328,7 @@ impl Conn {
             Expect::Head => self.head(d, buf, ctx, out),
             Expect::Body { left } => {
                 let n = (left as usize).min(buf.len());
-                self.collect(d, &buf[..n], ctx);
+                self.collect(d, &buf[..n], ctx, out);
                 let left = left - n as u64;
                 self.dirs[d].expect = Expect::Body { left };
                 if left == 0 {
@@ -345,7 +352,7 @@ impl Conn {
             },
             Expect::ChunkData { left } => {
                 let n = (left as usize).min(buf.len());
-                self.collect(d, &buf[..n], ctx);
+                self.collect(d, &buf[..n], ctx, out);
                 let left = left - n as u64;
                 self.dirs[d].expect =
                     if left == 0 { Expect::ChunkEnd } else { Expect::ChunkData { left } };
@@ -376,7 +383,7 @@ impl Conn {
                 }
             }
             Expect::UntilClose => {
-                self.collect(d, buf, ctx);
+                self.collect(d, buf, ctx, out);
                 Some(buf.len())
             }
             Expect::AwaitUpgrade if buf.len() > MAX_HELD => {
@@ -531,9 +538,10 @@ impl Conn {
             code == 101 || ((200..300).contains(&code) && docker_stream && framing.is_none());
         if hijack {
             self.queue.pop_front();
+            // Client bytes held for the answer were sent before it: shown first.
+            self.hijack(d, ex, ct.as_deref(), ctx, out);
             self.dirs[d].msg = Some(Msg::new(seq, line, status, headers));
-            self.emit_message(d, ctx, out);
-            return self.hijack(d, ex, ct.as_deref(), ctx, out);
+            return self.emit_message(d, ctx, out);
         }
         if (100..200).contains(&code) {
             // An interim response: the final one follows for the same request.
@@ -551,7 +559,14 @@ impl Conn {
         let no_body = ex.as_ref().is_some_and(|e| e.head_request) || code == 204 || code == 304;
         let framing =
             if no_body { Expect::Body { left: 0 } } else { framing.unwrap_or(Expect::UntilClose) };
+        // Docker streams JSON lines in chunked or close-delimited bodies.
+        let json_lines = matches!(framing, Expect::ChunkSize | Expect::UntilClose)
+            && ct.as_deref().is_some_and(|c| c.contains("json"))
+            && field(&headers, "content-encoding").is_none_or(|e| e.trim() == "identity");
         self.start_message(d, seq, line, status, headers, framing, ctx, out);
+        if let Some(m) = &mut self.dirs[d].msg {
+            m.json_lines = json_lines;
+        }
     }
 
     /// Begins a message whose head was read; one without a body ends here.
@@ -576,7 +591,7 @@ impl Conn {
     }
 
     /// Keeps body bytes up to the cap; beyond it only counts them.
-    fn collect(&mut self, d: usize, bytes: &[u8], ctx: &mut Ctx<'_>) {
+    fn collect(&mut self, d: usize, bytes: &[u8], ctx: &mut Ctx<'_>, out: &mut dyn FnMut(Record)) {
         let Some(m) = &mut self.dirs[d].msg else {
             return;
         };
@@ -584,12 +599,47 @@ impl Conn {
         if m.too_large {
             return;
         }
-        if m.total > ctx.opts.max_message as u64 {
+        if m.body.len() + bytes.len() > ctx.opts.max_message {
             m.too_large = true;
             m.body = Vec::new();
             return;
         }
         m.body.extend_from_slice(bytes);
+        if m.json_lines && bytes.contains(&b'\n') {
+            self.json_lines(d, ctx, out);
+        }
+    }
+
+    /// Shows each complete line of a streamed JSON body as a row of its own.
+    fn json_lines(&mut self, d: usize, ctx: &mut Ctx<'_>, out: &mut dyn FnMut(Record)) {
+        loop {
+            let Some(m) = &mut self.dirs[d].msg else {
+                return;
+            };
+            let Some(nl) = m.body.iter().position(|&b| b == b'\n') else {
+                return;
+            };
+            let line: Vec<u8> = m.body.drain(..=nl).collect();
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            let Some(value) = json_values(&line) else {
+                // Not JSON lines after all: the rest is shown at the end.
+                m.json_lines = false;
+                m.body.splice(0..0, line);
+                return;
+            };
+            let status = if m.streamed { None } else { m.status.clone() };
+            let headers = (!m.streamed && ctx.opts.headers).then(|| m.headers.clone());
+            m.streamed = true;
+            let (seq, method, flags) = (m.seq, m.line.clone(), std::mem::take(&mut m.flags));
+            let mut rec = self.record(d, self.kind(d), seq, method);
+            rec.flags = flags;
+            rec.size = Some(line.len() as u64);
+            rec.headers = headers;
+            rec.message = Message::Http(HttpMessage { status, body: HttpBody::Json(value) });
+            out(rec);
+        }
     }
 
     /// A message ended: its row, and for a final response the call's END row.
@@ -625,14 +675,22 @@ impl Conn {
 
     /// The REQ or RESP row of the message read in direction `d`.
     fn emit_message(&mut self, d: usize, ctx: &mut Ctx<'_>, out: &mut dyn FnMut(Record)) {
-        let Some(m) = self.dirs[d].msg.take() else {
+        let Some(mut m) = self.dirs[d].msg.take() else {
             return;
         };
+        if m.streamed {
+            // Only what followed the last complete line is left to show.
+            if m.body.iter().all(u8::is_ascii_whitespace) && m.flags.is_empty() {
+                return;
+            }
+            m.total = m.body.len() as u64;
+            m.status = None;
+        }
         let kind = if d == self.client { Kind::Req } else { Kind::Resp };
         let mut rec = self.record(d, kind, m.seq, m.line.clone());
         rec.flags = m.flags;
         rec.size = Some(m.total);
-        if ctx.opts.headers {
+        if ctx.opts.headers && !m.streamed {
             rec.headers = Some(m.headers.clone());
         }
         let body = body(&m, &mut rec.flags, ctx);
@@ -1029,7 +1087,7 @@ mod tests {
     fn chunked_body_with_extensions_and_trailers() {
         let resp: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
             Transfer-Encoding: chunked\r\n\r\n\
-            7;name=\"x\"\r\n{\"Statu\r\na\r\nsCode\":0}\n\r\n0;last\r\nX-Checksum: 1\r\n\r\n";
+            7;name=\"x\"\r\n{\"Statu\r\n9\r\nsCode\":0}\r\n0;last\r\nX-Checksum: 1\r\n\r\n";
         let req: &[u8] = b"POST /v1.41/containers/4f2a/wait HTTP/1.1\r\nHost: d\r\n\r\n";
         let rows = rows_at_every_split(&[(C, req), (S, resp)]);
         assert_eq!(rows[1], "RESP 1 POST /v1.41/containers/4f2a/wait | 200 OK {\"StatusCode\":0}");
@@ -1037,7 +1095,7 @@ mod tests {
         let r = run_with(&[(C, req), (S, resp)], 5, opts);
         let h = r.recs[1].headers.clone().unwrap();
         assert!(h.contains(&("X-Checksum".to_string(), "1".to_string())), "{h:?}");
-        assert_eq!(r.recs[1].size, Some(17));
+        assert_eq!(r.recs[1].size, Some(16));
     }
 
     #[test]
@@ -1123,26 +1181,19 @@ mod tests {
         let stdin: &[u8] = b"ls\n";
         let rows = rows_at_every_split(&[(C, req), (C, stdin), (S, resp), (S, &out)]);
         let m = "POST /v1.41/containers/4f2a/attach?stderr=1&stdin=1&stdout=1&stream=1";
-        assert_eq!(rows[0], format!("REQ 1 {m} | "));
-        assert_eq!(rows[1], format!("RESP 1 {m} | 101 UPGRADED"));
-        // stdin arrives in one piece or byte by byte: check the joined text.
-        let stdin_text: String = rows[2..]
-            .iter()
-            .filter(|r| r.starts_with("REQ"))
-            .map(|r| r.rsplit_once("stdin ").unwrap().1.trim_matches('"').to_string())
-            .collect();
-        assert_eq!(stdin_text, "ls\\n");
-        let out_rows: Vec<&String> =
-            rows.iter().filter(|r| r.starts_with("RESP 1") && !r.contains("101")).collect();
+        // stdin held until the answer is shown before it: it was sent first.
         assert_eq!(
-            out_rows,
+            rows,
             [
-                &format!("RESP 1 {m} | stdout \"hello\\n\""),
-                &format!("RESP 1 {m} | stderr \"oops\\n\""),
-                &format!("RESP 1 {m} | stdout \"\""),
+                format!("REQ 1 {m} | "),
+                format!("REQ 1 {m} | stdin \"ls\\n\""),
+                format!("RESP 1 {m} | 101 UPGRADED"),
+                format!("RESP 1 {m} | stdout \"hello\\n\""),
+                format!("RESP 1 {m} | stderr \"oops\\n\""),
+                format!("RESP 1 {m} | stdout \"\""),
+                format!("END 1 {m} | "),
             ]
         );
-        assert_eq!(rows.last().unwrap(), &format!("END 1 {m} | "));
         let r = run(&[(C, req), (S, resp), (S, &out)], usize::MAX);
         let json = crate::render::json::to_json(&r.recs[2], false);
         assert_eq!(json["message"]["stream"], "stdout");
@@ -1267,12 +1318,39 @@ mod tests {
         let resp: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\r\n\
             {\"status\":\"start\"}\n{\"status\":\"die\"}\n";
         let rows = run(&[(C, req), (S, resp)], 9).rows();
-        assert_eq!(
-            rows[1],
-            "RESP 1 GET /v1.41/events | 200 OK [{\"status\":\"start\"},{\"status\":\"die\"}]"
-        );
+        // Each line of a streamed JSON body is a row as soon as it is complete.
+        assert_eq!(rows[1], "RESP 1 GET /v1.41/events | 200 OK {\"status\":\"start\"}");
+        assert_eq!(rows[2], "RESP 1 GET /v1.41/events | {\"status\":\"die\"}");
+        assert_eq!(rows.len(), 4, "{rows:?}");
         let rows = run(&[(C, CREATE_REQ)], 9).rows();
         assert_eq!(rows[1], "END 1 POST /v1.41/containers/create?name=web |  [incomplete]");
+    }
+
+    #[test]
+    fn pull_progress_lines_are_rows_as_they_arrive() {
+        let req: &[u8] =
+            b"POST /v1.43/images/create?fromImage=alpine&tag=latest HTTP/1.1\r\nHost: d\r\n\r\n";
+        let mut resp = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n\
+            Transfer-Encoding: chunked\r\n\r\n"
+            .to_vec();
+        // Two lines in one chunk, then a line cut across two chunks.
+        for chunk in ["{\"status\":\"Pulling\"}\n{\"id\":\"1\"}\n", "{\"status\":\"Do", "ne\"}\n"] {
+            resp.extend(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes());
+        }
+        resp.extend(b"0\r\n\r\n");
+        let resp = &resp[..];
+        let rows = rows_at_every_split(&[(C, req), (S, resp)]);
+        let m = "POST /v1.43/images/create?fromImage=alpine&tag=latest";
+        assert_eq!(
+            rows,
+            [
+                format!("REQ 1 {m} | "),
+                format!("RESP 1 {m} | 200 OK {{\"status\":\"Pulling\"}}"),
+                format!("RESP 1 {m} | {{\"id\":\"1\"}}"),
+                format!("RESP 1 {m} | {{\"status\":\"Done\"}}"),
+                format!("END 1 {m} | "),
+            ]
+        );
     }
 
     #[test]
