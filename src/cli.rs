@@ -23,7 +23,7 @@ pub struct Cli {
 pub enum Command {
     /// Capture Unix-socket traffic with eBPF into a pcapng file Wireshark opens as TCP.
     Record(RecordArgs),
-    /// Decode pcap/pcapng captures through HTTP/2, HPACK, gRPC and protobuf.
+    /// Decode pcap/pcapng captures: gRPC over HTTP/2, ttrpc and HTTP/1.1, with protobuf schemas.
     Decode(DecodeArgs),
     /// Extract protobuf schemas from Go binaries, and list what a schema source holds.
     Schema {
@@ -189,7 +189,8 @@ pub struct OutputArgs {
     #[arg(long)]
     pub headers: bool,
 
-    /// Only show calls whose method (gRPC path or HTTP :path) matches this regex.
+    /// Only show calls whose METHOD matches this regex (gRPC or ttrpc path, HTTP/2
+    /// :path, HTTP/1 `POST /v1.43/containers/create`).
     #[arg(long = "method", value_name = "REGEX")]
     pub method: Option<String>,
 

@@ -202,7 +202,7 @@ pub struct Record {
     pub dst: SocketAddr,
     pub kind: Kind,
     pub stream: u32,
-    /// gRPC path or HTTP `:path`.
+    /// gRPC or ttrpc path, HTTP/2 `:path`, or HTTP/1 `METHOD target`.
     pub method: Option<String>,
     /// Full protobuf type name, when the schema knows the method.
     pub message_type: Option<String>,
@@ -227,7 +227,7 @@ pub struct Summary {
     pub http2_connections: u64,
     /// Connections whose HTTP/2 start was not captured.
     pub joined_mid_stream: u64,
-    /// Connections that were not HTTP/2 (ignored).
+    /// Connections of no protocol we decode (ignored).
     pub other_connections: u64,
     /// Header fields that referenced never-seen table entries.
     pub unknown_header_fields: u64,
