@@ -40,10 +40,9 @@ pub enum Verdict {
     /// HTTP/2, or not recognised at all (the HTTP/2 decoder ignores it).
     Http2,
     /// HTTP/1: `request` is true when the bytes were sent by the client.
-    Http1 {
-        request: bool,
-    },
-    Ttrpc,
+    Http1 { request: bool },
+    /// ttrpc: `request` as for HTTP/1.
+    Ttrpc { request: bool },
 }
 
 /// Classifies the first bytes of a direction.
@@ -59,8 +58,10 @@ pub fn classify(buf: &[u8], mid_stream: bool) -> Verdict {
         None => {}
     }
     match ttrpc::looks_like_request(buf) {
-        Some(true) => Verdict::Ttrpc,
-        Some(false) if mid_stream && looks_like_ttrpc_response(buf) => Verdict::Ttrpc,
+        Some(true) => Verdict::Ttrpc { request: true },
+        Some(false) if mid_stream && looks_like_ttrpc_response(buf) => {
+            Verdict::Ttrpc { request: false }
+        }
         Some(false) => Verdict::Http2,
         None if buf.len() > MAX_DETECT => Verdict::Http2,
         None => Verdict::NeedMore,
@@ -285,9 +286,10 @@ impl Wire {
         debug!("conn {}: {v:?} from the start of {dir:?}", p.id.0);
         let held = std::mem::take(&mut p.held);
         *self = match v {
-            Verdict::Ttrpc => {
+            Verdict::Ttrpc { request } => {
                 ctx.summary.ttrpc_connections += 1;
-                Wire::Ttrpc(Box::new(ttrpc::Conn::new(p.id, p.a, p.b, dir)))
+                let client = if request { dir } else { dir.reverse() };
+                Wire::Ttrpc(Box::new(ttrpc::Conn::new(p.id, p.a, p.b, client)))
             }
             Verdict::Http1 { request } => {
                 ctx.summary.http1_connections += 1;
@@ -339,5 +341,10 @@ mod tests {
         );
         assert_eq!(classify(b"\x00\x00", false), Verdict::NeedMore);
         assert_eq!(classify(b"SSH-2.0-OpenSSH_9.6\r\n", false), Verdict::Http2);
+        // Joined mid-stream, a whole ttrpc response tells too (sent by the server).
+        let mut resp = vec![0, 0, 0, 2, 0, 0, 0, 7, 2, 0];
+        resp.extend([0x0a, 0x00]);
+        assert_eq!(classify(&resp, true), Verdict::Ttrpc { request: false });
+        assert_eq!(classify(&resp, false), Verdict::Http2);
     }
 }
