@@ -23,7 +23,7 @@ pub struct Cli {
 pub enum Command {
     /// Capture Unix-socket traffic with eBPF into a pcapng file Wireshark opens as TCP.
     Record(RecordArgs),
-    /// Decode pcap/pcapng captures through HTTP/2, HPACK, gRPC and protobuf.
+    /// Decode pcap/pcapng captures: gRPC over HTTP/2, ttrpc and HTTP/1.1, with protobuf schemas.
     Decode(DecodeArgs),
     /// Extract protobuf schemas from Go binaries, and list what a schema source holds.
     Schema {
@@ -145,6 +145,19 @@ pub enum Format {
     Json,
 }
 
+/// A protocol `--protocol` selects.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ProtocolArg {
+    /// gRPC calls over HTTP/2.
+    Grpc,
+    /// HTTP/2 streams that are not gRPC.
+    Http2,
+    /// containerd's ttrpc (containerd and its shims).
+    Ttrpc,
+    /// HTTP/1.x (the docker CLI and dockerd).
+    Http1,
+}
+
 /// Where message schemas come from, beyond what is built in.
 #[derive(Args, Debug, Clone, Default)]
 pub struct SchemaArgs {
@@ -176,7 +189,8 @@ pub struct OutputArgs {
     #[arg(long)]
     pub headers: bool,
 
-    /// Only show calls whose method (gRPC path or HTTP :path) matches this regex.
+    /// Only show calls whose METHOD matches this regex (gRPC or ttrpc path, HTTP/2
+    /// :path, HTTP/1 `POST /v1.43/containers/create`).
     #[arg(long = "method", value_name = "REGEX")]
     pub method: Option<String>,
 
@@ -187,6 +201,11 @@ pub struct OutputArgs {
     /// Only show messages sent by processes with this name.
     #[arg(long = "comm", value_name = "NAME")]
     pub comm: Option<String>,
+
+    /// Only show these protocols, e.g. `--protocol ttrpc,http1`.
+    // Not `--proto`: that flag names .proto schema files.
+    #[arg(long = "protocol", value_name = "LIST", value_enum, value_delimiter = ',')]
+    pub protocols: Vec<ProtocolArg>,
 
     /// Largest message kept in memory for decoding (e.g. 64M); larger ones
     /// are reported by size only.

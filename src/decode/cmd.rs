@@ -158,9 +158,10 @@ fn warn_summary(path: &Path, s: &Summary) {
             s.hpack_errors, s.frame_errors, s.undecodable_messages
         );
     }
-    if s.http2_connections == 0 && s.connections > 0 {
+    if s.http2_connections + s.ttrpc_connections + s.http1_connections == 0 && s.connections > 0 {
         eprintln!(
-            "dockersnoop: warning: {name}: none of its {} TCP connection(s) carried HTTP/2",
+            "dockersnoop: warning: {name}: none of its {} TCP connection(s) carried HTTP/2, \
+             ttrpc or HTTP/1",
             s.connections
         );
     }
@@ -177,7 +178,8 @@ fn filter(o: &OutputArgs) -> anyhow::Result<Filter> {
         })?),
         None => None,
     };
-    Ok(Filter { method, pid: o.pid, comm: o.comm.clone() })
+    let protocols = o.protocols.iter().map(|p| crate::render::proto_of(*p)).collect();
+    Ok(Filter { method, pid: o.pid, comm: o.comm.clone(), protocols })
 }
 
 /// What table rows are cut to: `COLUMNS` when set (also when stdout is not

@@ -1,19 +1,26 @@
-//! Protocol decoders: HTTP/2, HPACK, gRPC and protobuf over reassembled streams.
+//! Protocol decoders: HTTP/2, HPACK, gRPC, ttrpc, HTTP/1 and protobuf over
+//! reassembled streams.
 //!
-//! [`Decoder`] consumes the reassembler's [`StreamEvent`]s and hands out one
-//! [`Record`] per message, call end or reset.
+//! [`Decoder`] consumes the reassembler's [`StreamEvent`]s, tells each
+//! connection's protocol from its first bytes ([`detect`]) and hands out one
+//! [`Record`] per message, call end or reset, in capture order across
+//! connections.
 
 mod cmd;
+pub mod detect;
 pub mod grpc;
 pub mod hpack;
+pub mod http1;
 pub mod http2;
 pub mod protobuf;
 pub mod record;
+pub mod ttrpc;
 
 use crate::reassembly::{ConnId, StreamEvent};
 pub use cmd::run;
-use http2::conn::{Conn, Ctx};
-pub use record::{Flags, Kind, Message, Proto, Record, Summary};
+use detect::Wire;
+use http2::conn::Ctx;
+pub use record::{Flags, HttpBody, HttpMessage, Kind, Message, Proto, Record, Summary};
 use std::collections::HashMap;
 
 /// How the decoder works.
@@ -35,7 +42,7 @@ impl Default for DecodeOptions {
 pub struct Decoder {
     pool: prost_reflect::DescriptorPool,
     opts: DecodeOptions,
-    conns: HashMap<ConnId, Conn>,
+    conns: HashMap<ConnId, Wire>,
     summary: Summary,
 }
 
@@ -52,7 +59,7 @@ impl Decoder {
         match ev {
             StreamEvent::Open { conn, a, b, mid_stream, .. } => {
                 ctx.summary.connections += 1;
-                self.conns.insert(conn, Conn::new(conn, a, b, mid_stream));
+                self.conns.insert(conn, Wire::new(conn, a, b, mid_stream));
             }
             StreamEvent::Data { conn, dir, ts_ns, data, meta } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
@@ -67,7 +74,7 @@ impl Decoder {
             StreamEvent::Close { conn, ts_ns } => {
                 if let Some(mut c) = self.conns.remove(&conn) {
                     c.finish(ts_ns, &mut ctx, out);
-                    if !c.is_http2() {
+                    if c.is_other() {
                         ctx.summary.other_connections += 1;
                     }
                 }
@@ -84,7 +91,7 @@ impl Decoder {
             if let Some(mut c) = self.conns.remove(&id) {
                 let ts = c.last_ts();
                 c.finish(ts, &mut ctx, out);
-                if !c.is_http2() {
+                if c.is_other() {
                     ctx.summary.other_connections += 1;
                 }
             }
@@ -94,7 +101,7 @@ impl Decoder {
     /// Counts for the end-of-file warnings, including connections still open.
     pub fn summary(&self) -> Summary {
         let mut s = self.summary.clone();
-        s.unknown_header_fields += self.conns.values().map(Conn::unknown_fields).sum::<u64>();
+        s.unknown_header_fields += self.conns.values().map(Wire::unknown_fields).sum::<u64>();
         s
     }
 }

@@ -12,6 +12,10 @@ use crate::reassembly::ConnId;
 pub enum Proto {
     Grpc,
     Http2,
+    /// containerd's ttrpc (containerd ↔ shims).
+    Ttrpc,
+    /// HTTP/1.x (the docker CLI ↔ dockerd).
+    Http1,
 }
 
 impl Proto {
@@ -19,7 +23,17 @@ impl Proto {
         match self {
             Proto::Grpc => "grpc",
             Proto::Http2 => "http2",
+            Proto::Ttrpc => "ttrpc",
+            Proto::Http1 => "http1",
         }
+    }
+
+    /// Every protocol, in the order `--protocol` lists them.
+    pub const ALL: [Proto; 4] = [Proto::Grpc, Proto::Http2, Proto::Ttrpc, Proto::Http1];
+
+    /// The protocol of a name as [`Proto::as_str`] writes it.
+    pub fn from_name(name: &str) -> Option<Proto> {
+        Proto::ALL.into_iter().find(|p| p.as_str() == name)
     }
 }
 
@@ -59,6 +73,72 @@ pub enum Message {
     /// A one-line text: HTTP summaries, RST error codes, reasons a body was
     /// not decoded.
     Text(String),
+    /// An HTTP/1 message or a chunk of a hijacked stream.
+    Http(HttpMessage),
+}
+
+/// What an HTTP/1 row shows: the status of a response and its body.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HttpMessage {
+    /// Status code and reason phrase of a response.
+    pub status: Option<(u16, String)>,
+    pub body: HttpBody,
+}
+
+/// The body of an HTTP/1 message as shown.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HttpBody {
+    None,
+    /// A JSON body (several values, as in newline-delimited JSON, become an array).
+    Json(serde_json::Value),
+    /// A short text body, shown as it is.
+    Text(String),
+    /// Any other body, by type and size: `<application/x-tar 10240 bytes>`.
+    Summary(String),
+    /// Bytes of a hijacked connection: `stdin`, `stdout`, `stderr`, ... and the text.
+    Stream {
+        stream: &'static str,
+        text: String,
+    },
+}
+
+impl HttpMessage {
+    /// The one-line form: `201 Created {"Id":"4f2a"}`, `stdout "hello\n"`.
+    pub fn text(&self) -> String {
+        let mut s = String::new();
+        if let Some((code, reason)) = &self.status {
+            s.push_str(&code.to_string());
+            if !reason.is_empty() {
+                s.push(' ');
+                s.push_str(reason);
+            }
+        }
+        let body = match &self.body {
+            HttpBody::None => return s,
+            HttpBody::Json(v) => v.to_string(),
+            HttpBody::Text(t) => format!("{t:?}"),
+            HttpBody::Summary(t) => t.clone(),
+            HttpBody::Stream { stream, text } => format!("{stream} {text:?}"),
+        };
+        if !s.is_empty() {
+            s.push(' ');
+        }
+        s.push_str(&body);
+        s
+    }
+
+    /// The JSON `message` value: the body itself (JSON bodies as JSON).
+    pub fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value;
+        match &self.body {
+            HttpBody::None => Value::Null,
+            HttpBody::Json(v) => v.clone(),
+            HttpBody::Text(t) | HttpBody::Summary(t) => Value::String(t.clone()),
+            HttpBody::Stream { stream, text } => {
+                serde_json::json!({"stream": stream, "text": text})
+            }
+        }
+    }
 }
 
 /// Conditions worth showing next to a record.
@@ -122,7 +202,7 @@ pub struct Record {
     pub dst: SocketAddr,
     pub kind: Kind,
     pub stream: u32,
-    /// gRPC path or HTTP `:path`.
+    /// gRPC or ttrpc path, HTTP/2 `:path`, or HTTP/1 `METHOD target`.
     pub method: Option<String>,
     /// Full protobuf type name, when the schema knows the method.
     pub message_type: Option<String>,
@@ -147,7 +227,7 @@ pub struct Summary {
     pub http2_connections: u64,
     /// Connections whose HTTP/2 start was not captured.
     pub joined_mid_stream: u64,
-    /// Connections that were not HTTP/2 (ignored).
+    /// Connections of no protocol we decode (ignored).
     pub other_connections: u64,
     /// Header fields that referenced never-seen table entries.
     pub unknown_header_fields: u64,
@@ -167,6 +247,10 @@ pub struct Summary {
     pub undecodable_messages: u64,
     pub goaways: u64,
     pub resets: u64,
+    /// Connections recognised as ttrpc.
+    pub ttrpc_connections: u64,
+    /// Connections recognised as HTTP/1.
+    pub http1_connections: u64,
 }
 
 /// gRPC status code names (grpc/doc/statuscodes.md).

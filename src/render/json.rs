@@ -66,9 +66,13 @@ pub fn to_json(r: &Record, with_headers: bool) -> Value {
         Message::Proto(m) => protobuf::to_json(m),
         Message::Raw(f) => protobuf::raw_to_json(f),
         Message::Text(t) => json!(t),
+        Message::Http(h) => h.to_json(),
     };
     o.insert("message".into(), message);
     o.insert("size".into(), json!(r.size));
+    if let Message::Http(h) = &r.message {
+        o.insert("http_status".into(), json!(h.status.as_ref().map(|(code, _)| code)));
+    }
     if r.kind == Kind::End {
         o.insert("grpc_status".into(), json!(r.grpc_status));
         o.insert("grpc_message".into(), json!(r.grpc_message));

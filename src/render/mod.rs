@@ -7,21 +7,37 @@ pub mod table;
 pub use json::JsonRenderer;
 pub use table::TableRenderer;
 
-use crate::decode::Record;
+use crate::cli::ProtocolArg;
+use crate::decode::{Proto, Record};
 
-/// `--method REGEX`, `--pid PID`, `--comm NAME`.
+/// `--method REGEX`, `--pid PID`, `--comm NAME`, `--protocol LIST`.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
     pub method: Option<regex::Regex>,
     /// Matches the sender's pid or its peer's.
     pub pid: Option<u32>,
     pub comm: Option<String>,
+    /// Protocols shown; empty shows all.
+    pub protocols: Vec<Proto>,
+}
+
+/// The record protocol a `--protocol` value names.
+pub fn proto_of(p: ProtocolArg) -> Proto {
+    match p {
+        ProtocolArg::Grpc => Proto::Grpc,
+        ProtocolArg::Http2 => Proto::Http2,
+        ProtocolArg::Ttrpc => Proto::Ttrpc,
+        ProtocolArg::Http1 => Proto::Http1,
+    }
 }
 
 impl Filter {
     /// Whether a record passes every filter that is set. Records without
     /// process metadata never match `--pid` or `--comm`.
     pub fn matches(&self, r: &Record) -> bool {
+        if !self.protocols.is_empty() && !self.protocols.contains(&r.proto) {
+            return false;
+        }
         if let Some(re) = &self.method {
             if !r.method.as_deref().is_some_and(|m| re.is_match(m)) {
                 return false;

@@ -185,6 +185,7 @@ pub fn message_text(r: &Record) -> String {
         Message::Proto(m) => protobuf::compact(m),
         Message::Raw(f) => protobuf::compact_raw(f),
         Message::Text(t) => escape(t),
+        Message::Http(h) => escape(&h.text()),
     }
 }
 
