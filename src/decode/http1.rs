@@ -1295,7 +1295,7 @@ mod tests {
             assert!(!json.contains("s3cr3t") && !json.contains("eyJ1c2Vy"), "{json}");
             let mut table = crate::render::TableRenderer::new(Vec::new(), None, true);
             table.render(rec).unwrap();
-            let text = String::from_utf8(table.into_inner()).unwrap();
+            let text = String::from_utf8(table.into_inner().unwrap()).unwrap();
             assert!(!text.contains("s3cr3t") && !text.contains("eyJ1c2Vy"), "{text}");
         }
         let body = crate::render::json::to_json(&r.recs[1], false);
