@@ -25,6 +25,8 @@ pub enum Command {
     Record(RecordArgs),
     /// Decode pcap/pcapng captures through HTTP/2, HPACK, gRPC and protobuf.
     Decode(DecodeArgs),
+    /// Record and decode at once: one row per message as it is sent.
+    Watch(WatchArgs),
     /// Extract protobuf schemas from Go binaries, and list what a schema source holds.
     Schema {
         #[command(subcommand)]
@@ -205,6 +207,57 @@ pub struct DecodeArgs {
 
     #[command(flatten)]
     pub schema: SchemaArgs,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Do not cut table rows to the terminal width.
+    #[arg(long)]
+    pub full: bool,
+
+    /// Also show the header fields of each HEADERS block.
+    #[arg(long)]
+    pub headers: bool,
+
+    /// Only show calls whose method (gRPC path or HTTP :path) matches this regex.
+    #[arg(long = "method", value_name = "REGEX")]
+    pub method: Option<String>,
+
+    /// Largest message kept in memory for decoding (e.g. 64M); larger ones
+    /// are reported by size only.
+    #[arg(long, value_name = "SIZE", default_value = "64M")]
+    pub max_message: String,
+
+    /// Also save the capture to this file, as `record -o` would
+    /// (a name ending in `.zst` is zstd-compressed).
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub schema: SchemaArgs,
+}
+
+impl WatchArgs {
+    /// The decode output options these stand for; `--pid` and `--comm`
+    /// already chose what is recorded.
+    pub fn output(&self) -> OutputArgs {
+        OutputArgs {
+            format: self.format,
+            full: self.full,
+            headers: self.headers,
+            method: self.method.clone(),
+            pid: None,
+            comm: None,
+            max_message: self.max_message.clone(),
+        }
+    }
 }
 
 /// Parses a size such as `64M`, `256K`, `1G` or `4096` into bytes.

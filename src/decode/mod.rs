@@ -3,7 +3,7 @@
 //! [`Decoder`] consumes the reassembler's [`StreamEvent`]s and hands out one
 //! [`Record`] per message, call end or reset.
 
-mod cmd;
+pub(crate) mod cmd;
 pub mod grpc;
 pub mod hpack;
 pub mod http2;
