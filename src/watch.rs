@@ -112,7 +112,13 @@ impl Watch {
 
 /// Renders one record if it passes the filter; an output error (a closed
 /// pipe) is kept and ends the recording.
-fn emit(r: Record, filter: &Filter, sink: &mut Live, rows: &mut u64, error: &mut Option<io::Error>) {
+fn emit(
+    r: Record,
+    filter: &Filter,
+    sink: &mut Live,
+    rows: &mut u64,
+    error: &mut Option<io::Error>,
+) {
     if error.is_some() || !filter.matches(&r) {
         return;
     }
