@@ -14,7 +14,7 @@ use libbpf_rs::RingBufferBuilder;
 use log::LevelFilter;
 
 use crate::capture::bpf::{self, Event, KernelFilter};
-use crate::capture::conn::Tracker;
+use crate::capture::conn::{self, Tracker};
 use crate::capture::filter::SocketFilter;
 use crate::capture::status::{self, Progress, Status};
 use crate::capture::tracefs;
@@ -116,13 +116,12 @@ pub fn record(args: &RecordArgs, observer: Option<PacketObserver>) -> anyhow::Re
         writer.observe(observer);
     }
     let target = if to_stdout { "stdout".to_string() } else { writer.current_name().to_string() };
-    let state = RefCell::new(State {
-        tracker: Tracker::new(filter, mono_to_real_offset()),
-        writer,
-        error: None,
-        limit: sel.count,
-        bad_records: 0,
-    });
+    // After the probes are attached: a socket made in between counts as
+    // joined, which only makes decoding more careful.
+    let mut tracker = Tracker::new(filter, mono_to_real_offset());
+    tracker.set_existing(conn::unix_socket_inodes());
+    let state =
+        RefCell::new(State { tracker, writer, error: None, limit: sel.count, bad_records: 0 });
 
     let mut rb = RingBufferBuilder::new();
     rb.add(loaded.events(), |rec: &[u8]| state.borrow_mut().on_record(rec))
