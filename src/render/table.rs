@@ -22,8 +22,9 @@ const COLUMNS: [&str; 8] = ["COMM", "PID", "TID", "PEER", "TYPE", "STREAM", "MET
 /// Narrowest widths of the aligned columns.
 const MIN_WIDTHS: [usize; 7] = [8, 6, 6, 6, 4, 6, 20];
 /// Widths of a live table (`watch`), which cannot wait for rows to size its
-/// columns: a full comm, pids up to 7 digits, containerd's longer methods.
-const LIVE_WIDTHS: [usize; 7] = [15, 7, 7, 7, 4, 6, 48];
+/// columns: a full comm, pids up to 7 digits, methods as long as
+/// `/containerd.services.containers.v1.Containers/Delete`.
+const LIVE_WIDTHS: [usize; 7] = [15, 7, 7, 7, 4, 6, 52];
 /// Rows held back to size the columns before the heading is printed.
 pub const HOLD_ROWS: usize = 64;
 /// Width of an IPv4 endpoint at its widest (`255.255.255.255:65535`): PID
