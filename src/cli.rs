@@ -25,6 +25,8 @@ pub enum Command {
     Record(RecordArgs),
     /// Decode pcap/pcapng captures: gRPC over HTTP/2, ttrpc and HTTP/1.1, with protobuf schemas.
     Decode(DecodeArgs),
+    /// Record and decode at once: one row per message as it is sent.
+    Watch(WatchArgs),
     /// Extract protobuf schemas from Go binaries, and list what a schema source holds.
     Schema {
         #[command(subcommand)]
@@ -165,7 +167,8 @@ pub struct SchemaArgs {
     #[arg(long = "protoset", value_name = "FILE")]
     pub protosets: Vec<PathBuf>,
 
-    /// A .proto file, compiled at start-up. Repeatable.
+    /// A .proto file, compiled at start-up. Repeatable. (A protocol list
+    /// such as `grpc,ttrpc` that names no file works as `--protocol`.)
     #[arg(long = "proto", value_name = "FILE")]
     pub protos: Vec<PathBuf>,
 
@@ -226,6 +229,89 @@ pub struct DecodeArgs {
     pub schema: SchemaArgs,
 }
 
+#[derive(Args, Debug, Clone)]
+pub struct WatchArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+
+    /// Do not cut table rows to the terminal width.
+    #[arg(long)]
+    pub full: bool,
+
+    /// Also show the header fields of each HEADERS block.
+    #[arg(long)]
+    pub headers: bool,
+
+    /// Only show calls whose method (gRPC path or HTTP :path) matches this regex.
+    #[arg(long = "method", value_name = "REGEX")]
+    pub method: Option<String>,
+
+    /// Only show these protocols, e.g. `--protocol ttrpc,http1`.
+    #[arg(long = "protocol", value_name = "LIST", value_enum, value_delimiter = ',')]
+    pub protocols: Vec<ProtocolArg>,
+
+    /// Largest message kept in memory for decoding (e.g. 64M); larger ones
+    /// are reported by size only.
+    #[arg(long, value_name = "SIZE", default_value = "64M")]
+    pub max_message: String,
+
+    /// Also save the capture to this file, as `record -o` would
+    /// (a name ending in `.zst` is zstd-compressed).
+    #[arg(short = 'w', long = "write", value_name = "FILE")]
+    pub write: Option<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub schema: SchemaArgs,
+}
+
+impl WatchArgs {
+    /// The decode output options these stand for; `--pid` and `--comm`
+    /// already chose what is recorded.
+    pub fn output(&self) -> OutputArgs {
+        OutputArgs {
+            format: self.format,
+            full: self.full,
+            headers: self.headers,
+            method: self.method.clone(),
+            pid: None,
+            comm: None,
+            max_message: self.max_message.clone(),
+            protocols: self.protocols.clone(),
+        }
+    }
+}
+
+impl SchemaArgs {
+    /// Takes the `--proto` values that are protocol lists out of the schema
+    /// files. `--proto` names .proto files, and users also write it for the
+    /// protocol filter (`--proto grpc,ttrpc`, the spelling of `--protocol`
+    /// in issue 6): a value that names no file and reads as protocol names
+    /// is a protocol list.
+    pub fn take_protocol_lists(&mut self) -> Vec<ProtocolArg> {
+        let mut protocols = Vec::new();
+        self.protos.retain(|p| {
+            if p.exists() {
+                return true;
+            }
+            let Some(text) = p.to_str() else { return true };
+            let parsed: Option<Vec<ProtocolArg>> =
+                text.split(',').map(|name| ProtocolArg::from_str(name.trim(), true).ok()).collect();
+            match parsed {
+                Some(list) if !list.is_empty() => {
+                    protocols.extend(list);
+                    false
+                }
+                _ => true,
+            }
+        });
+        protocols
+    }
+}
+
 /// Parses a size such as `64M`, `256K`, `1G` or `4096` into bytes.
 pub fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
@@ -260,6 +346,25 @@ mod tests {
         assert!(parse_size("12Q").is_err());
         assert!(parse_size("").is_err());
         assert!(parse_size("99999999999G").is_err());
+    }
+
+    #[test]
+    fn proto_takes_protocol_lists_that_name_no_file() {
+        let mut schema = SchemaArgs {
+            protos: vec!["grpc,ttrpc".into(), "HTTP1".into(), "/no/such/file.proto".into()],
+            ..SchemaArgs::default()
+        };
+        let taken = schema.take_protocol_lists();
+        assert_eq!(taken, [ProtocolArg::Grpc, ProtocolArg::Ttrpc, ProtocolArg::Http1]);
+        assert_eq!(schema.protos, [PathBuf::from("/no/such/file.proto")]);
+
+        // A file that exists stays a schema file, whatever its name.
+        let dir = tempfile::tempdir().unwrap();
+        let grpc = dir.path().join("grpc");
+        std::fs::write(&grpc, "syntax = \"proto3\";").unwrap();
+        let mut schema = SchemaArgs { protos: vec![grpc.clone()], ..SchemaArgs::default() };
+        assert!(schema.take_protocol_lists().is_empty());
+        assert_eq!(schema.protos, [grpc]);
     }
 
     #[test]

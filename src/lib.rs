@@ -15,3 +15,4 @@ pub mod pcapng;
 pub mod reassembly;
 pub mod render;
 pub mod schema;
+pub mod watch;

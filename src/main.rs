@@ -11,6 +11,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Record(args) => dockersnoop::capture::record::run(&args),
         Command::Decode(args) => dockersnoop::decode::run(&args),
+        Command::Watch(args) => dockersnoop::watch::run(&args),
         Command::Schema { command } => dockersnoop::schema::cmd::run(&command),
     };
     match result {

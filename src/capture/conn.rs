@@ -15,7 +15,7 @@
 //! when a process closes its fd (close(2) tracepoint) or, checked every few
 //! seconds, when the process is gone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::Path;
 use std::sync::Arc;
@@ -109,6 +109,8 @@ pub struct Tracker {
     counters: Counters,
     /// Added to CLOCK_MONOTONIC to get nanoseconds since the epoch.
     mono_to_real: i64,
+    /// Inodes of the Unix sockets that existed when recording started.
+    existing: HashSet<u64>,
 }
 
 impl Tracker {
@@ -125,7 +127,15 @@ impl Tracker {
             n_clients: 0,
             counters: Counters::default(),
             mono_to_real,
+            existing: HashSet::new(),
         }
+    }
+
+    /// Sockets that existed before recording (see [`unix_socket_inodes`]):
+    /// their connections get no handshake, so that readers see them joined
+    /// mid-stream rather than expecting a protocol's first bytes.
+    pub fn set_existing(&mut self, inodes: HashSet<u64>) {
+        self.existing = inodes;
     }
 
     pub fn counters(&self) -> Counters {
@@ -330,7 +340,15 @@ impl Tracker {
             (s, c, is, ic.wrapping_add(1), TcpFlags::SYN | TcpFlags::ACK, Direction::Outbound),
             (c, s, ic.wrapping_add(1), is.wrapping_add(1), TcpFlags::ACK, Direction::Inbound),
         ];
+        let joined =
+            [ev.sock_ino, ev.peer_ino].iter().any(|i| *i != 0 && self.existing.contains(i));
+        if joined {
+            log::debug!("connection {c} ↔ {s} existed before recording: joined mid-stream");
+        }
         for (src, dst, seq, ack, flags, dir) in steps {
+            if joined {
+                break;
+            }
             let seg = Segment { src, dst, seq, ack, flags, payload: &[] };
             w.write_segment(conn.iface, ts, &seg, dir, meta)?;
         }
@@ -453,6 +471,18 @@ fn fin(
 }
 
 /// A process's name from /proc, or `pid` when it is gone.
+/// Inodes of the Unix sockets of this network namespace now, from
+/// /proc/net/unix (`Num RefCount Protocol Flags Type St Inode Path`).
+/// Unreadable means none: every connection then looks new.
+pub fn unix_socket_inodes() -> HashSet<u64> {
+    let text = std::fs::read_to_string("/proc/net/unix").unwrap_or_default();
+    parse_unix_inodes(&text)
+}
+
+fn parse_unix_inodes(text: &str) -> HashSet<u64> {
+    text.lines().skip(1).filter_map(|l| l.split_whitespace().nth(6)?.parse().ok()).collect()
+}
+
 fn proc_comm(pid: Option<u32>) -> String {
     pid.and_then(|p| std::fs::read_to_string(format!("/proc/{p}/comm")).ok())
         .map(|s| s.trim_end().to_string())
@@ -546,5 +576,26 @@ mod tests {
         // The gap: "again" starts 10 bytes after the first byte.
         assert_eq!((p[5].2, &p[5].5[..]), (isn_c + 11, &b"again"[..]));
         assert!(p[6].4 && p[6].0 == sport && p[6].2 == isn_s + 3, "server FIN after its 2 bytes");
+    }
+
+    #[test]
+    fn sockets_from_before_the_recording_get_no_handshake() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("t.pcapng");
+        let spec = OutputSpec { path: Some(out.clone()), rotate_bytes: None, max_files: None };
+        let mut w = CaptureWriter::create(spec, SectionInfo::default(), 0).unwrap();
+        let filter = SocketFilter::parse(&["/nonexistent-dir/c.sock".into()], 16).unwrap();
+        let mut t = Tracker::new(filter, 0);
+        // Socket 1 has inode 101 (see `event`).
+        t.set_existing(parse_unix_inodes(
+            "Num       RefCount Protocol Flags    Type St Inode Path\n\
+             0000000012345678: 00000003 00000000 00000000 0001 03 101 /x\n\
+             00000000abcdef00: 00000002 00000000 00010000 0001 01 7\n",
+        ));
+        assert!(t.handle(&event(1, 2, 0, F_PEER_BOUND, b"hello"), &mut w).unwrap());
+        w.finish(2_000, None).unwrap();
+        let p = packets(&out);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert!(!p[0].3 && p[0].5 == b"hello", "data without a SYN before it");
     }
 }

@@ -14,13 +14,13 @@ use libbpf_rs::RingBufferBuilder;
 use log::LevelFilter;
 
 use crate::capture::bpf::{self, Event, KernelFilter};
-use crate::capture::conn::Tracker;
+use crate::capture::conn::{self, Tracker};
 use crate::capture::filter::SocketFilter;
 use crate::capture::schemas::SchemaEmbedder;
 use crate::capture::status::{self, Progress, Status};
 use crate::capture::tracefs;
 use crate::cli::{parse_size, RecordArgs};
-use crate::pcapng::writer::{CaptureWriter, OutputSpec, SectionInfo, WriteError};
+use crate::pcapng::writer::{CaptureWriter, OutputSpec, PacketObserver, SectionInfo, WriteError};
 
 /// Set by SIGINT, SIGTERM and SIGHUP.
 static STOP: AtomicBool = AtomicBool::new(false);
@@ -74,6 +74,12 @@ impl State {
 
 /// Runs `dockersnoop record`.
 pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
+    record(args, None)
+}
+
+/// Records as `dockersnoop record` does; `observer`, when given, also sees
+/// every packet written (how `watch` decodes live what the file gets).
+pub fn record(args: &RecordArgs, observer: Option<PacketObserver>) -> anyhow::Result<ExitCode> {
     // Quiet, or stderr going to a file: nothing but errors and the summary,
     // unless the user asked for more with -v.
     if (args.quiet || !std::io::stderr().is_terminal()) && log::max_level() == LevelFilter::Info {
@@ -108,10 +114,17 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
         rotate_bytes: args.file_size.map(|m| m.saturating_mul(1_000_000)),
         max_files: args.file_count,
     };
-    let writer = CaptureWriter::create(spec, section_info(), start_ns)?;
+    let mut writer = CaptureWriter::create(spec, section_info(), start_ns)?;
+    if let Some(observer) = observer {
+        writer.observe(observer);
+    }
     let target = if to_stdout { "stdout".to_string() } else { writer.current_name().to_string() };
+    // After the probes are attached: a socket made in between counts as
+    // joined, which only makes decoding more careful.
+    let mut tracker = Tracker::new(filter, mono_to_real_offset());
+    tracker.set_existing(conn::unix_socket_inodes());
     let state = RefCell::new(State {
-        tracker: Tracker::new(filter, mono_to_real_offset()),
+        tracker,
         writer,
         error: None,
         limit: sel.count,
@@ -259,6 +272,12 @@ fn real_now_ns() -> u64 {
 /// What to add to bpf_ktime_get_ns() (CLOCK_MONOTONIC) for wall-clock time.
 fn mono_to_real_offset() -> i64 {
     clock_ns(libc::CLOCK_REALTIME) - clock_ns(libc::CLOCK_MONOTONIC)
+}
+
+/// Ends a running [`record`] as a signal would (e.g. when the live output
+/// is gone).
+pub fn request_stop() {
+    STOP.store(true, Ordering::Relaxed);
 }
 
 extern "C" fn on_signal(_: libc::c_int) {

@@ -17,13 +17,11 @@ use crate::render::{Filter, JsonRenderer, TableRenderer};
 
 /// Runs `dockersnoop decode`.
 pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
-    let opts = DecodeOptions {
-        max_message: parse_size(&args.output.max_message)
-            .map_err(|e| anyhow::anyhow!("--max-message: {e}"))?
-            .try_into()
-            .unwrap_or(usize::MAX),
-        headers: args.output.headers,
-    };
+    let mut args = args.clone();
+    let protocols = args.schema.take_protocol_lists();
+    args.output.protocols.extend(protocols);
+    let args = &args;
+    let opts = options(&args.output)?;
     let filter = filter(&args.output)?;
     let stdout = io::stdout();
     let width = if args.output.full { None } else { row_width(stdout.is_terminal()) };
@@ -50,6 +48,17 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// The decoder's options from the output flags.
+pub(crate) fn options(o: &OutputArgs) -> anyhow::Result<DecodeOptions> {
+    Ok(DecodeOptions {
+        max_message: parse_size(&o.max_message)
+            .map_err(|e| anyhow::anyhow!("--max-message: {e}"))?
+            .try_into()
+            .unwrap_or(usize::MAX),
+        headers: o.headers,
+    })
 }
 
 /// Why one file stopped early.
@@ -121,7 +130,7 @@ fn pool_for(args: &DecodeArgs, path: &Path) -> anyhow::Result<DescriptorPool> {
 }
 
 /// The end-of-file warnings: what the user should know to trust the rows.
-fn warn_summary(path: &Path, s: &Summary) {
+pub(crate) fn warn_summary(path: &Path, s: &Summary) {
     let name = path.display();
     let unknown = s.unknown_header_fields;
     if s.joined_mid_stream > 0 {
@@ -167,7 +176,7 @@ fn warn_summary(path: &Path, s: &Summary) {
     }
 }
 
-fn filter(o: &OutputArgs) -> anyhow::Result<Filter> {
+pub(crate) fn filter(o: &OutputArgs) -> anyhow::Result<Filter> {
     let method = match &o.method {
         Some(re) => Some(regex::Regex::new(re).map_err(|e| {
             // The regex crate draws a caret diagram over several lines; keep
@@ -184,7 +193,7 @@ fn filter(o: &OutputArgs) -> anyhow::Result<Filter> {
 
 /// What table rows are cut to: `COLUMNS` when set (also when stdout is not
 /// a terminal, as `ps` does), else the terminal's width; uncut into a pipe.
-fn row_width(terminal: bool) -> Option<usize> {
+pub(crate) fn row_width(terminal: bool) -> Option<usize> {
     let columns = std::env::var("COLUMNS").ok().and_then(|c| c.trim().parse().ok());
     match columns {
         Some(cols) if cols > 0 => Some(cols),

@@ -6,7 +6,7 @@
 //! [`Record`] per message, call end or reset, in capture order across
 //! connections.
 
-mod cmd;
+pub(crate) mod cmd;
 pub mod detect;
 pub mod grpc;
 pub mod hpack;

@@ -16,6 +16,7 @@ use std::io::{self, BufWriter, Stdout, Write};
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use etherparse::PacketBuilder;
@@ -34,6 +35,7 @@ use pcap_file::pcapng::{PcapNgBlock, PcapNgWriteError, PcapNgWriter};
 use pcap_file::DataLink;
 
 use crate::chunk::{ProcMeta, PEN};
+use crate::pcapng::{LinkType, Packet};
 
 /// Largest TCP payload in one synthetic IPv4 packet (65535 minus the two
 /// 20-byte headers).
@@ -41,6 +43,10 @@ pub const MAX_SEGMENT: usize = 65535 - 40;
 
 /// epb_processid_threadid (pcapng option 8 of an enhanced packet block).
 const EPB_PID_TID: u16 = 8;
+
+/// Sees every packet the writer writes, as the reader would return it from
+/// the file (`offset` is 0): `watch` decodes these live.
+pub type PacketObserver = Box<dyn FnMut(&Packet)>;
 
 /// Why writing a capture failed.
 #[derive(Debug, thiserror::Error)]
@@ -281,6 +287,7 @@ pub struct CaptureWriter {
     meta_buf: Vec<u8>,
     /// Payload of the latest schema block, repeated in every rotated file.
     schema: Option<Vec<u8>>,
+    observer: Option<PacketObserver>,
 }
 
 impl CaptureWriter {
@@ -300,7 +307,13 @@ impl CaptureWriter {
             start_ns,
             meta_buf: Vec::new(),
             schema: None,
+            observer: None,
         })
+    }
+
+    /// Hands every packet written from now on to `observer` as well.
+    pub fn observe(&mut self, observer: PacketObserver) {
+        self.observer = Some(observer);
     }
 
     /// Name of the file being written (`-` for stdout).
@@ -383,6 +396,16 @@ impl CaptureWriter {
         write_block(&mut self.out, block, &self.current_name)?;
         if let Some(s) = self.stats.get_mut(iface as usize) {
             s.received += 1;
+        }
+        if let Some(observe) = self.observer.as_mut() {
+            observe(&Packet {
+                ts_ns,
+                link: LinkType::RAW,
+                orig_len: data.len() as u32,
+                data,
+                meta: Some(Arc::new(meta.clone())),
+                offset: 0,
+            });
         }
         Ok(())
     }

@@ -21,6 +21,10 @@ use crate::decode::{Kind, Message, Record};
 const COLUMNS: [&str; 8] = ["COMM", "PID", "TID", "PEER", "TYPE", "STREAM", "METHOD", "MESSAGE"];
 /// Narrowest widths of the aligned columns.
 const MIN_WIDTHS: [usize; 7] = [8, 6, 6, 6, 4, 6, 20];
+/// Widths of a live table (`watch`), which cannot wait for rows to size its
+/// columns: a full comm, pids up to 7 digits, methods as long as
+/// `/containerd.services.containers.v1.Containers/Delete`.
+const LIVE_WIDTHS: [usize; 7] = [15, 7, 7, 7, 4, 6, 52];
 /// Rows held back to size the columns before the heading is printed.
 pub const HOLD_ROWS: usize = 64;
 /// Width of an IPv4 endpoint at its widest (`255.255.255.255:65535`): PID
@@ -53,6 +57,17 @@ impl<W: Write> TableRenderer<W> {
             headers,
             held: Vec::new(),
         }
+    }
+
+    /// A table for rows as they happen: the heading is written at once, with
+    /// fixed widths, and no row is held back.
+    pub fn live(out: W, width: Option<usize>, headers: bool) -> io::Result<Self> {
+        let mut t = TableRenderer::new(out, width, headers);
+        t.widths = LIVE_WIDTHS;
+        t.header_done = true;
+        t.write_row(&COLUMNS.map(str::to_string), &[])?;
+        t.out.flush()?;
+        Ok(t)
     }
 
     /// Writes one record; END rows of calls that ended well are not shown.
@@ -254,6 +269,17 @@ mod tests {
         for l in &lines[1..] {
             assert_eq!(starts(l), head, "\n{text}");
         }
+    }
+
+    #[test]
+    fn live_table_writes_heading_and_rows_at_once() {
+        let mut t = TableRenderer::live(Vec::new(), None, false).unwrap();
+        assert!(String::from_utf8_lossy(&t.out).starts_with("COMM "));
+        t.render(&rec("[::1]:1", "[::1]:2", "/a.B/C")).unwrap();
+        let text = String::from_utf8(t.out.clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert_eq!(starts(lines[0])[1], LIVE_WIDTHS[0] + 1);
     }
 
     #[test]
