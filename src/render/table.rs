@@ -25,6 +25,10 @@ const MIN_WIDTHS: [usize; 7] = [8, 6, 6, 6, 4, 6, 20];
 /// columns: a full comm, pids up to 7 digits, methods as long as
 /// `/containerd.services.containers.v1.Containers/Delete`.
 const LIVE_WIDTHS: [usize; 7] = [15, 7, 7, 7, 4, 6, 52];
+/// Widest a column grows. A longer value (docker's API paths carry 64-hex
+/// container ids) overflows its own row rather than pushing MESSAGE to the
+/// right on every row.
+const MAX_WIDTHS: [usize; 7] = [16, 21, 8, 21, 4, 8, 64];
 /// Rows held back to size the columns before the heading is printed.
 pub const HOLD_ROWS: usize = 64;
 /// Width of an IPv4 endpoint at its widest (`255.255.255.255:65535`): PID
@@ -108,8 +112,8 @@ impl<W: Write> TableRenderer<W> {
     }
 
     fn grow(&mut self, cells: &[String; 8]) {
-        for (w, cell) in self.widths.iter_mut().zip(cells) {
-            *w = (*w).max(cell.chars().count());
+        for ((w, max), cell) in self.widths.iter_mut().zip(MAX_WIDTHS).zip(cells) {
+            *w = (*w).max(cell.chars().count().min(max));
         }
     }
 
