@@ -22,6 +22,7 @@ use super::http2::conn::{Conn as Http2Conn, Ctx};
 use super::http2::frame::PREFACE;
 use super::{http1, ttrpc};
 use crate::chunk::ProcMeta;
+use crate::decode::record::ix;
 use crate::decode::Record;
 use crate::reassembly::{ConnId, Dir};
 
@@ -158,13 +159,6 @@ pub enum Wire {
     Http2(Box<Http2Conn>),
     Ttrpc(Box<ttrpc::Conn>),
     Http1(Box<http1::Conn>),
-}
-
-fn ix(d: Dir) -> usize {
-    match d {
-        Dir::AtoB => 0,
-        Dir::BtoA => 1,
-    }
 }
 
 impl Wire {

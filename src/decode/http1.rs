@@ -34,7 +34,7 @@ use serde_json::Value;
 use crate::chunk::ProcMeta;
 use crate::decode::grpc;
 use crate::decode::http2::conn::Ctx;
-use crate::decode::record::{Flags, HttpBody, HttpMessage, Kind, Message, Proto, Record};
+use crate::decode::record::{ix, Ends, Flags, HttpBody, HttpMessage, Kind, Message, Proto, Record};
 use crate::reassembly::{ConnId, Dir};
 
 /// Largest head (start line and header fields) kept while it arrives.
@@ -167,9 +167,7 @@ struct Exchange {
 
 /// The decoding state of one HTTP/1 connection.
 pub struct Conn {
-    id: ConnId,
-    a: SocketAddr,
-    b: SocketAddr,
+    ends: Ends,
     /// Index of the client's direction.
     client: usize,
     dirs: [DirState; 2],
@@ -182,20 +180,11 @@ pub struct Conn {
     last_ts: u64,
 }
 
-fn ix(d: Dir) -> usize {
-    match d {
-        Dir::AtoB => 0,
-        Dir::BtoA => 1,
-    }
-}
-
 impl Conn {
     /// `client` is the direction requests travel in.
     pub fn new(id: ConnId, a: SocketAddr, b: SocketAddr, client: Dir) -> Conn {
         Conn {
-            id,
-            a,
-            b,
+            ends: Ends { conn: id, a, b },
             client: ix(client),
             dirs: [DirState::new(), DirState::new()],
             queue: VecDeque::new(),
@@ -234,7 +223,7 @@ impl Conn {
         ctx.summary.gaps += 1;
         let d = ix(dir);
         let st = &mut self.dirs[d];
-        debug!("conn {}: gap of {len} bytes in {dir:?} while {:?}", self.id.0, st.expect);
+        debug!("conn {}: gap of {len} bytes in {dir:?} while {:?}", self.ends.conn.0, st.expect);
         match st.expect {
             // The body goes on after the hole; its bytes are not shown.
             Expect::Body { left } if len <= left && st.buf.is_empty() => {
@@ -306,7 +295,7 @@ impl Conn {
             }
         }
         if idle >= 8 {
-            debug!("conn {}: HTTP/1 decoder made no progress; bytes dropped", self.id.0);
+            debug!("conn {}: HTTP/1 decoder made no progress; bytes dropped", self.ends.conn.0);
             pos = buf.len();
         }
         buf.drain(..pos);
@@ -343,7 +332,7 @@ impl Conn {
                     Some(n)
                 }
                 Ok(httparse::Status::Complete((n, size))) => {
-                    trace!("conn {}: chunk of {size} bytes", self.id.0);
+                    trace!("conn {}: chunk of {size} bytes", self.ends.conn.0);
                     self.dirs[d].expect = Expect::ChunkData { left: size };
                     Some(n)
                 }
@@ -387,7 +376,10 @@ impl Conn {
                 Some(buf.len())
             }
             Expect::AwaitUpgrade if buf.len() > MAX_HELD => {
-                debug!("conn {}: no answer to the upgrade yet; client bytes are raw", self.id.0);
+                debug!(
+                    "conn {}: no answer to the upgrade yet; client bytes are raw",
+                    self.ends.conn.0
+                );
                 self.dirs[d].expect = Expect::Raw;
                 Some(0)
             }
@@ -408,7 +400,7 @@ impl Conn {
 
     /// Bytes that do not fit the framing: look for the next start line.
     fn malformed(&mut self, d: usize, what: &str, ctx: &mut Ctx<'_>) -> Option<usize> {
-        debug!("conn {}: malformed HTTP/1 {what}, looking for the next message", self.id.0);
+        debug!("conn {}: malformed HTTP/1 {what}, looking for the next message", self.ends.conn.0);
         ctx.summary.frame_errors += 1;
         if self.dirs[d].msg.take().is_some() {
             ctx.summary.undecodable_messages += 1;
@@ -501,7 +493,7 @@ impl Conn {
     ) {
         self.seq += 1;
         let line = format!("{method} {path}");
-        debug!("conn {}: request {} {line}", self.id.0, self.seq);
+        debug!("conn {}: request {} {line}", self.ends.conn.0, self.seq);
         let upgrade = field(&headers, "upgrade").is_some();
         self.queue.push_back(Exchange {
             seq: self.seq,
@@ -709,7 +701,7 @@ impl Conn {
     ) {
         let multiplexed =
             ct.is_some_and(|c| c.starts_with("application/vnd.docker.multiplexed-stream"));
-        debug!("conn {}: hijacked (multiplexed: {multiplexed})", self.id.0);
+        debug!("conn {}: hijacked (multiplexed: {multiplexed})", self.ends.conn.0);
         self.hijacked = ex;
         self.dirs[d].expect = Expect::Raw;
         self.dirs[d].multiplexed = multiplexed;
@@ -735,7 +727,7 @@ impl Conn {
             if !plain && buf.len() < 8 {
                 return None;
             }
-            debug!("conn {}: hijacked stream multiplexed: {}", self.id.0, !plain);
+            debug!("conn {}: hijacked stream multiplexed: {}", self.ends.conn.0, !plain);
             self.dirs[d].sniff = false;
             self.dirs[d].multiplexed = !plain;
             return Some(0);
@@ -748,7 +740,10 @@ impl Conn {
         let hdr = buf.get(..8)?;
         let (ty, len) = (hdr[0], u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]));
         if ty > 3 || hdr[1..4] != [0, 0, 0] {
-            debug!("conn {}: not a multiplexed frame header {hdr:02x?}; raw from here", self.id.0);
+            debug!(
+                "conn {}: not a multiplexed frame header {hdr:02x?}; raw from here",
+                self.ends.conn.0
+            );
             ctx.summary.frame_errors += 1;
             self.dirs[d].multiplexed = false;
             return Some(0);
@@ -817,26 +812,9 @@ impl Conn {
     }
 
     fn record(&self, d: usize, kind: Kind, seq: u32, line: Option<String>) -> Record {
-        let (src, dst) = if d == 0 { (self.a, self.b) } else { (self.b, self.a) };
-        Record {
-            ts_ns: self.dirs[d].ts,
-            conn: self.id,
-            proto: Proto::Http1,
-            meta: self.dirs[d].meta.clone(),
-            src,
-            dst,
-            kind,
-            stream: seq,
-            method: line,
-            message_type: None,
-            message: Message::None,
-            size: None,
-            grpc_status: None,
-            grpc_message: None,
-            duration_us: None,
-            headers: None,
-            flags: Flags::default(),
-        }
+        let st = &self.dirs[d];
+        let rec = self.ends.record(d, Proto::Http1, kind, seq, st.ts, st.meta.clone());
+        Record { method: line, ..rec }
     }
 }
 

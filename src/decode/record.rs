@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use crate::chunk::ProcMeta;
 use crate::decode::protobuf::RawField;
-use crate::reassembly::ConnId;
+use crate::reassembly::{ConnId, Dir};
 
 /// Which protocol a record belongs to.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -218,6 +218,73 @@ pub struct Record {
     /// Header fields of the block that opened this row (with `--headers`).
     pub headers: Option<Vec<(String, String)>>,
     pub flags: Flags,
+}
+
+/// Index of a direction in the decoders' per-direction arrays (0: `a` to `b`).
+pub(crate) fn ix(d: Dir) -> usize {
+    match d {
+        Dir::AtoB => 0,
+        Dir::BtoA => 1,
+    }
+}
+
+/// Time and sender of the bytes being decoded.
+#[derive(Clone)]
+pub(crate) struct At {
+    pub ts: u64,
+    pub meta: Option<Arc<ProcMeta>>,
+}
+
+/// A connection and its two ends, which every record of it names.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Ends {
+    pub conn: ConnId,
+    pub a: SocketAddr,
+    pub b: SocketAddr,
+}
+
+impl Ends {
+    /// Sender and receiver of direction index `d` (see [`ix`]).
+    pub fn of(&self, d: usize) -> (SocketAddr, SocketAddr) {
+        if d == 0 {
+            (self.a, self.b)
+        } else {
+            (self.b, self.a)
+        }
+    }
+
+    /// A row sent in direction index `d` that reports nothing yet: the
+    /// decoder fills in the method, message and what else it knows.
+    pub fn record(
+        &self,
+        d: usize,
+        proto: Proto,
+        kind: Kind,
+        stream: u32,
+        ts_ns: u64,
+        meta: Option<Arc<ProcMeta>>,
+    ) -> Record {
+        let (src, dst) = self.of(d);
+        Record {
+            ts_ns,
+            conn: self.conn,
+            proto,
+            meta,
+            src,
+            dst,
+            kind,
+            stream,
+            method: None,
+            message_type: None,
+            message: Message::None,
+            size: None,
+            grpc_status: None,
+            grpc_message: None,
+            duration_us: None,
+            headers: None,
+            flags: Flags::default(),
+        }
+    }
 }
 
 /// Counts for the end-of-file warnings.

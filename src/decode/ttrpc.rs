@@ -27,7 +27,7 @@ use prost_reflect::MethodDescriptor;
 use crate::chunk::ProcMeta;
 use crate::decode::http2::conn::{method_descriptor, Ctx};
 use crate::decode::protobuf;
-use crate::decode::record::{Flags, Kind, Message, Proto, Record};
+use crate::decode::record::{ix, At, Ends, Flags, Kind, Message, Proto, Record};
 use crate::reassembly::{ConnId, Dir};
 
 /// Length of the message header.
@@ -220,9 +220,7 @@ struct Call {
 
 /// The decoding state of one ttrpc connection.
 pub struct Conn {
-    id: ConnId,
-    a: SocketAddr,
-    b: SocketAddr,
+    ends: Ends,
     /// Index of the client's direction (the sender of requests).
     client: usize,
     dirs: [DirState; 2],
@@ -230,27 +228,12 @@ pub struct Conn {
     last_ts: u64,
 }
 
-/// Time and sender of the bytes being decoded.
-struct At {
-    ts: u64,
-    meta: Option<Arc<ProcMeta>>,
-}
-
-fn ix(d: Dir) -> usize {
-    match d {
-        Dir::AtoB => 0,
-        Dir::BtoA => 1,
-    }
-}
-
 impl Conn {
     /// `client` is the direction requests travel in.
     pub fn new(id: ConnId, a: SocketAddr, b: SocketAddr, client: Dir) -> Conn {
         let dir = || DirState { expect: Expect::Message, buf: Vec::new() };
         Conn {
-            id,
-            a,
-            b,
+            ends: Ends { conn: id, a, b },
             client: ix(client),
             dirs: [dir(), dir()],
             calls: HashMap::new(),
@@ -286,7 +269,7 @@ impl Conn {
             pos += n;
             idle = if n == 0 { idle + 1 } else { 0 };
             if idle >= 8 {
-                debug!("conn {}: ttrpc decoder made no progress; bytes dropped", self.id.0);
+                debug!("conn {}: ttrpc decoder made no progress; bytes dropped", self.ends.conn.0);
                 pos = buf.len();
                 break;
             }
@@ -298,7 +281,7 @@ impl Conn {
     /// Bytes of one direction were lost: wait for the next plausible header.
     pub fn on_gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
         ctx.summary.gaps += 1;
-        debug!("conn {}: gap of {len} bytes in {dir:?}, resynchronising", self.id.0);
+        debug!("conn {}: gap of {len} bytes in {dir:?}, resynchronising", self.ends.conn.0);
         let st = &mut self.dirs[ix(dir)];
         st.buf.clear();
         st.expect = Expect::Boundary;
@@ -334,7 +317,10 @@ impl Conn {
             Expect::Message => {
                 let h = Header::load(buf)?;
                 if !h.is_plausible() {
-                    debug!("conn {}: implausible ttrpc header {h:?}, resynchronising", self.id.0);
+                    debug!(
+                        "conn {}: implausible ttrpc header {h:?}, resynchronising",
+                        self.ends.conn.0
+                    );
                     ctx.summary.frame_errors += 1;
                     self.dirs[d].expect = Expect::Boundary;
                     return Some(0);
@@ -361,7 +347,7 @@ impl Conn {
             Expect::Boundary => match find_boundary(buf) {
                 Some(p) => {
                     ctx.summary.resync_skipped_bytes += p as u64;
-                    debug!("conn {}: ttrpc message boundary after {p} bytes", self.id.0);
+                    debug!("conn {}: ttrpc message boundary after {p} bytes", self.ends.conn.0);
                     self.dirs[d].expect = Expect::Message;
                     Some(p)
                 }
@@ -387,7 +373,7 @@ impl Conn {
     ) {
         trace!(
             "conn {} ttrpc: type {} stream {} len {} flags {:#x}",
-            self.id.0,
+            self.ends.conn.0,
             h.ty.0,
             h.stream,
             h.len,
@@ -407,7 +393,7 @@ impl Conn {
     }
 
     fn malformed(&self, h: Header, e: &prost::DecodeError, ctx: &mut Ctx<'_>) {
-        debug!("conn {} stream {}: malformed ttrpc message: {e}", self.id.0, h.stream);
+        debug!("conn {} stream {}: malformed ttrpc message: {e}", self.ends.conn.0, h.stream);
         ctx.summary.frame_errors += 1;
     }
 
@@ -440,7 +426,10 @@ impl Conn {
             headers,
         };
         if let Some(old) = self.calls.insert(h.stream, call) {
-            debug!("conn {}: stream {} reused before {} ended", self.id.0, h.stream, old.method);
+            debug!(
+                "conn {}: stream {} reused before {} ended",
+                self.ends.conn.0, h.stream, old.method
+            );
         }
         if h.flags & flags::NO_DATA != 0 {
             let rec = self.record(d, Kind::Req, h.stream, at);
@@ -576,26 +565,8 @@ impl Conn {
     }
 
     fn record(&self, d: usize, kind: Kind, sid: u32, at: &At) -> Record {
-        let (src, dst) = if d == 0 { (self.a, self.b) } else { (self.b, self.a) };
-        Record {
-            ts_ns: at.ts,
-            conn: self.id,
-            proto: Proto::Ttrpc,
-            meta: at.meta.clone(),
-            src,
-            dst,
-            kind,
-            stream: sid,
-            method: self.calls.get(&sid).map(|c| c.method.clone()),
-            message_type: None,
-            message: Message::None,
-            size: None,
-            grpc_status: None,
-            grpc_message: None,
-            duration_us: None,
-            headers: None,
-            flags: Flags::default(),
-        }
+        let rec = self.ends.record(d, Proto::Ttrpc, kind, sid, at.ts, at.meta.clone());
+        Record { method: self.calls.get(&sid).map(|c| c.method.clone()), ..rec }
     }
 }
 

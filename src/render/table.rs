@@ -220,28 +220,16 @@ fn escape(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decode::{Flags, Proto};
+    use crate::decode::record::Ends;
+    use crate::decode::Proto;
     use crate::reassembly::ConnId;
 
     fn rec(src: &str, dst: &str, method: &str) -> Record {
+        let ends = Ends { conn: ConnId(0), a: src.parse().unwrap(), b: dst.parse().unwrap() };
         Record {
-            ts_ns: 0,
-            conn: ConnId(0),
-            proto: Proto::Grpc,
-            meta: None,
-            src: src.parse().unwrap(),
-            dst: dst.parse().unwrap(),
-            kind: Kind::Req,
-            stream: 1,
             method: Some(method.into()),
-            message_type: None,
             message: Message::Text("m".into()),
-            size: None,
-            grpc_status: None,
-            grpc_message: None,
-            duration_us: None,
-            headers: None,
-            flags: Flags::default(),
+            ..ends.record(0, Proto::Grpc, Kind::Req, 1, 0, None)
         }
     }
 

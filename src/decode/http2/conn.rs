@@ -13,7 +13,7 @@ use crate::chunk::ProcMeta;
 use crate::decode::grpc::{self, Assembler};
 use crate::decode::hpack::{Field, HeaderDecoder, DEFAULT_TABLE_SIZE};
 use crate::decode::protobuf;
-use crate::decode::record::{Flags, Kind, Message, Proto, Record, Summary};
+use crate::decode::record::{ix, At, Ends, Flags, Kind, Message, Proto, Record, Summary};
 use crate::decode::DecodeOptions;
 use crate::reassembly::{ConnId, Dir};
 
@@ -181,9 +181,7 @@ struct Upgrade {
 
 /// The decoding state of one connection.
 pub struct Conn {
-    id: ConnId,
-    a: SocketAddr,
-    b: SocketAddr,
+    ends: Ends,
     mid_stream: bool,
     dirs: [DirState; 2],
     client: Option<Dir>,
@@ -197,13 +195,6 @@ pub struct Conn {
     last_ts: u64,
 }
 
-fn ix(d: Dir) -> usize {
-    match d {
-        Dir::AtoB => 0,
-        Dir::BtoA => 1,
-    }
-}
-
 fn dir_of(i: usize) -> Dir {
     if i == 0 {
         Dir::AtoB
@@ -212,19 +203,10 @@ fn dir_of(i: usize) -> Dir {
     }
 }
 
-/// Event context of the bytes being decoded.
-#[derive(Clone)]
-struct At {
-    ts: u64,
-    meta: Option<Arc<ProcMeta>>,
-}
-
 impl Conn {
     pub fn new(id: ConnId, a: SocketAddr, b: SocketAddr, mid_stream: bool) -> Conn {
         Conn {
-            id,
-            a,
-            b,
+            ends: Ends { conn: id, a, b },
             mid_stream,
             dirs: [DirState::new(), DirState::new()],
             client: None,
@@ -272,7 +254,7 @@ impl Conn {
     pub fn on_gap(&mut self, dir: Dir, len: u64, ctx: &mut Ctx<'_>) {
         ctx.summary.gaps += 1;
         let d = ix(dir);
-        debug!("conn {}: gap of {len} bytes in {dir:?}, resynchronising", self.id.0);
+        debug!("conn {}: gap of {len} bytes in {dir:?}, resynchronising", self.ends.conn.0);
         let st = &mut self.dirs[d];
         st.buf.clear();
         st.pending = None;
@@ -311,14 +293,6 @@ impl Conn {
         match self.client {
             Some(c) => ix(c) == d,
             None => d == 0,
-        }
-    }
-
-    fn endpoints(&self, d: usize) -> (SocketAddr, SocketAddr) {
-        if d == 0 {
-            (self.a, self.b)
-        } else {
-            (self.b, self.a)
         }
     }
 
@@ -375,7 +349,7 @@ impl Conn {
                 self.dirs[d].buf = buf;
                 return;
             }
-            debug!("conn {}: client preface from {:?}", self.id.0, dir_of(d));
+            debug!("conn {}: client preface from {:?}", self.ends.conn.0, dir_of(d));
             self.client = Some(dir_of(d));
             self.start_frames(d, true, ctx);
             return self.feed(d, &buf[PREFACE.len()..], at, ctx, out);
@@ -390,7 +364,7 @@ impl Conn {
                 && h.is_plausible(frame::DEFAULT_MAX_FRAME)
             {
                 // Servers may send SETTINGS before the client preface arrives.
-                debug!("conn {}: server SETTINGS first from {:?}", self.id.0, dir_of(d));
+                debug!("conn {}: server SETTINGS first from {:?}", self.ends.conn.0, dir_of(d));
                 if self.client.is_none() {
                     self.client = Some(dir_of(d).reverse());
                 }
@@ -412,7 +386,7 @@ impl Conn {
             self.dirs[d].mode = Mode::ExpectBoundary;
             return self.resync(d, buf, at, ctx, out);
         }
-        debug!("conn {}: {:?} does not start like HTTP/2, ignored", self.id.0, dir_of(d));
+        debug!("conn {}: {:?} does not start like HTTP/2, ignored", self.ends.conn.0, dir_of(d));
         self.dirs[d].mode = Mode::Ignore;
     }
 
@@ -467,7 +441,7 @@ impl Conn {
             // A response: 101 switches to h2c, 2xx after CONNECT opens the tunnel.
             match w2 {
                 "101" => {
-                    debug!("conn {}: h2c upgrade accepted", self.id.0);
+                    debug!("conn {}: h2c upgrade accepted", self.ends.conn.0);
                     self.client = Some(dir_of(d).reverse());
                     self.start_frames(d, true, ctx);
                     self.open_upgraded_stream(at, ctx, out);
@@ -477,7 +451,7 @@ impl Conn {
                 _ => Mode::Ignore,
             }
         } else if w1 == "CONNECT" {
-            debug!("conn {}: CONNECT prelude", self.id.0);
+            debug!("conn {}: CONNECT prelude", self.ends.conn.0);
             self.client = Some(dir_of(d));
             Mode::ExpectStart
         } else if header("upgrade")
@@ -523,7 +497,11 @@ impl Conn {
         match frame::find_boundary(&buf, max) {
             Some(p) => {
                 ctx.summary.resync_skipped_bytes += p as u64;
-                debug!("conn {}: frame boundary after {p} bytes in {:?}", self.id.0, dir_of(d));
+                debug!(
+                    "conn {}: frame boundary after {p} bytes in {:?}",
+                    self.ends.conn.0,
+                    dir_of(d)
+                );
                 self.start_frames(d, false, ctx);
                 self.feed(d, &buf[p..], at, ctx, out);
             }
@@ -599,7 +577,7 @@ impl Conn {
     ) {
         trace!(
             "conn {} {:?}: {:?} stream {} len {} flags {:#x}",
-            self.id.0,
+            self.ends.conn.0,
             dir_of(d),
             h.ty,
             h.stream,
@@ -611,11 +589,11 @@ impl Conn {
             ctx.summary.oversized_frames += 1;
             debug!(
                 "conn {}: {:?} frame of {} bytes above SETTINGS_MAX_FRAME_SIZE {}",
-                self.id.0, h.ty, h.len, self.dirs[d].max_frame
+                self.ends.conn.0, h.ty, h.len, self.dirs[d].max_frame
             );
         }
         if self.dirs[d].pending.is_some() && h.ty != FrameType::CONTINUATION {
-            debug!("conn {}: header block interrupted by {:?}", self.id.0, h.ty);
+            debug!("conn {}: header block interrupted by {:?}", self.ends.conn.0, h.ty);
             ctx.summary.frame_errors += 1;
             self.dirs[d].pending = None;
             self.dirs[d].hpack.reset_unknown();
@@ -692,7 +670,7 @@ impl Conn {
             _ => Ok(()),
         };
         if let Err(e) = res {
-            debug!("conn {}: {e}", self.id.0);
+            debug!("conn {}: {e}", self.ends.conn.0);
             ctx.summary.frame_errors += 1;
         }
     }
@@ -741,7 +719,7 @@ impl Conn {
         let decoded = match self.dirs[d].hpack.decode(block, &mut fields) {
             Ok(()) => true,
             Err(e) => {
-                debug!("conn {} stream {}: {e}", self.id.0, info.stream);
+                debug!("conn {} stream {}: {e}", self.ends.conn.0, info.stream);
                 ctx.summary.hpack_errors += 1;
                 self.dirs[d].hpack.reset_unknown();
                 false
@@ -800,7 +778,7 @@ impl Conn {
             }
         }
         if self.closed.contains_key(&sid) {
-            debug!("conn {}: header block on ended stream {sid} ignored", self.id.0);
+            debug!("conn {}: header block on ended stream {sid} ignored", self.ends.conn.0);
             return;
         }
         let from_client = self.is_client(d);
@@ -892,7 +870,7 @@ impl Conn {
         out: &mut dyn FnMut(Record),
     ) {
         if self.closed.contains_key(&sid) {
-            trace!("conn {}: DATA on ended stream {sid} ignored", self.id.0);
+            trace!("conn {}: DATA on ended stream {sid} ignored", self.ends.conn.0);
             return;
         }
         let from_client = self.is_client(d);
@@ -962,31 +940,11 @@ impl Conn {
         ts: u64,
         meta: Option<Arc<ProcMeta>>,
     ) -> Record {
-        let (src, dst) = self.endpoints(d);
         let s = self.streams.get(&sid);
-        Record {
-            ts_ns: ts,
-            conn: self.id,
-            proto: if s.is_some_and(|s| s.carries == Carries::Grpc) {
-                Proto::Grpc
-            } else {
-                Proto::Http2
-            },
-            meta,
-            src,
-            dst,
-            kind,
-            stream: sid,
-            method: s.and_then(|s| s.method.clone()),
-            message_type: None,
-            message: Message::None,
-            size: None,
-            grpc_status: None,
-            grpc_message: None,
-            duration_us: None,
-            headers: None,
-            flags: Flags::default(),
-        }
+        let proto =
+            if s.is_some_and(|s| s.carries == Carries::Grpc) { Proto::Grpc } else { Proto::Http2 };
+        let rec = self.ends.record(d, proto, kind, sid, ts, meta);
+        Record { method: s.and_then(|s| s.method.clone()), ..rec }
     }
 
     fn report_http_side(&mut self, sid: u32, d: usize, at: &At, out: &mut dyn FnMut(Record)) {
@@ -1121,7 +1079,7 @@ impl Conn {
         out: &mut dyn FnMut(Record),
     ) {
         ctx.summary.goaways += 1;
-        debug!("conn {}: GOAWAY last stream {last} {}", self.id.0, code.name());
+        debug!("conn {}: GOAWAY last stream {last} {}", self.ends.conn.0, code.name());
         let mut gone: Vec<u32> = self.streams.keys().copied().filter(|&id| id > last).collect();
         gone.sort_unstable();
         for id in gone {
