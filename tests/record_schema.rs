@@ -11,72 +11,21 @@
 //! deleted (identical to the decode made while it existed), and `decode` of
 //! the same capture with the schema blocks cut out (no health types).
 
+mod daemons;
 mod record_common;
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
+use daemons::Containerd;
 use record_common::{require_root, Recorder};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const HEALTH: &str = "/grpc.health.v1.Health/Check";
 const VERSION: &str = "/containerd.services.version.v1.Version/Version";
-
-/// containerd, killed whatever happens to the test.
-struct Containerd(Child);
-
-impl Drop for Containerd {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Starts `binary` (a copy of containerd) on `dir/c.sock`.
-fn start_containerd(binary: &Path, dir: &Path) -> Containerd {
-    let sock = dir.join("c.sock");
-    let config = dir.join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "version = 2\n\
-             root = \"{root}\"\n\
-             state = \"{state}\"\n\
-             disabled_plugins = [\"io.containerd.grpc.v1.cri\", \
-             \"io.containerd.snapshotter.v1.btrfs\", \"io.containerd.snapshotter.v1.zfs\", \
-             \"io.containerd.snapshotter.v1.devmapper\", \"io.containerd.snapshotter.v1.aufs\", \
-             \"io.containerd.tracing.processor.v1.otlp\", \"io.containerd.internal.v1.tracing\"]\n\
-             [grpc]\n  address = \"{sock}\"\n\
-             [ttrpc]\n  address = \"{sock}.ttrpc\"\n",
-            root = dir.join("root").display(),
-            state = dir.join("state").display(),
-            sock = sock.display(),
-        ),
-    )
-    .unwrap();
-    let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
-    let child = Command::new(binary)
-        .arg("--config")
-        .arg(&config)
-        .stdout(Stdio::null())
-        .stderr(log)
-        .spawn()
-        .unwrap_or_else(|e| panic!("starting {}: {e}", binary.display()));
-    let mut c = Containerd(child);
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while UnixStream::connect(&sock).is_err() {
-        if let Some(st) = c.0.try_wait().unwrap() {
-            let log = std::fs::read_to_string(dir.join("containerd.log")).unwrap_or_default();
-            panic!("containerd exited ({st}) before listening: {log}");
-        }
-        assert!(Instant::now() < deadline, "containerd did not listen in 60 s");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    c
-}
 
 fn ctr(sock: &Path, args: &[&str]) {
     let out = Command::new("ctr")
@@ -200,7 +149,7 @@ fn capture_decodes_through_the_embedded_schemas_once_the_binary_is_gone() {
     assert!(installed.exists(), "containerd is not installed (scripts/setup --test installs it)");
     let binary = dir.path().join("containerd-under-test");
     std::fs::copy(&installed, &binary).unwrap();
-    let containerd = start_containerd(&binary, dir.path());
+    let containerd = Containerd::start(&binary, dir.path(), false);
     let sock = dir.path().join("c.sock");
     let out = dir.path().join("schema.pcapng");
 

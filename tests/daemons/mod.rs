@@ -45,10 +45,74 @@ pub fn dockersnoop() -> Command {
     cmd
 }
 
+/// containerd with its sockets, state and log under a private directory,
+/// killed on drop whatever happens to the test.
+pub struct Containerd(Child);
+
+impl Containerd {
+    /// Starts `binary` (containerd or a copy of it) on `dir/c.sock`,
+    /// optionally with GODEBUG=http2debug=2, and waits until it listens.
+    pub fn start(binary: &Path, dir: &Path, http2debug: bool) -> Containerd {
+        let sock = dir.join("c.sock");
+        let config = dir.join("config.toml");
+        let log_path = dir.join("containerd.log");
+        // No CRI, no snapshotters that probe the host, no tracing.
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\n\
+                 root = \"{root}\"\n\
+                 state = \"{state}\"\n\
+                 disabled_plugins = [\"io.containerd.grpc.v1.cri\", \
+                 \"io.containerd.snapshotter.v1.btrfs\", \"io.containerd.snapshotter.v1.zfs\", \
+                 \"io.containerd.snapshotter.v1.devmapper\", \"io.containerd.snapshotter.v1.aufs\", \
+                 \"io.containerd.tracing.processor.v1.otlp\", \"io.containerd.internal.v1.tracing\"]\n\
+                 [grpc]\n  address = \"{sock}\"\n\
+                 [ttrpc]\n  address = \"{sock}.ttrpc\"\n",
+                root = dir.join("root").display(),
+                state = dir.join("state").display(),
+                sock = sock.display(),
+            ),
+        )
+        .unwrap();
+        let log = std::fs::File::create(&log_path).unwrap();
+        let mut cmd = Command::new(binary);
+        cmd.arg("--config").arg(&config).stdout(Stdio::null()).stderr(log);
+        if http2debug {
+            cmd.env("GODEBUG", "http2debug=2");
+        }
+        let child = cmd.spawn().unwrap_or_else(|e| {
+            panic!("starting {} (installed by scripts/setup --test): {e}", binary.display())
+        });
+        let mut c = Containerd(child);
+        let deadline = Instant::now() + START_TIMEOUT;
+        while UnixStream::connect(&sock).is_err() {
+            if let Some(st) = c.0.try_wait().unwrap() {
+                let log = std::fs::read_to_string(&log_path).unwrap_or_default();
+                panic!("containerd exited ({st}) before listening: {log}");
+            }
+            assert!(Instant::now() < deadline, "containerd did not listen on {}", sock.display());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        c
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.0.id()
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// A private directory with the daemons started in it, torn down on drop.
 pub struct Scene {
     pub dir: tempfile::TempDir,
-    containerd: Option<Child>,
+    containerd: Option<Containerd>,
     dockerd: Option<Child>,
 }
 
@@ -81,45 +145,9 @@ impl Scene {
     /// GODEBUG=http2debug=2, and waits until it listens.
     pub fn start_containerd(&mut self, http2debug: bool) -> u32 {
         require_program("containerd", "containerd");
-        let dir = self.path().to_path_buf();
-        let sock = self.containerd_sock();
-        let config = dir.join("config.toml");
-        // No CRI, no snapshotters that probe the host, no tracing.
-        std::fs::write(
-            &config,
-            format!(
-                "version = 2\n\
-                 root = \"{root}\"\n\
-                 state = \"{state}\"\n\
-                 disabled_plugins = [\"io.containerd.grpc.v1.cri\", \
-                 \"io.containerd.snapshotter.v1.btrfs\", \"io.containerd.snapshotter.v1.zfs\", \
-                 \"io.containerd.snapshotter.v1.devmapper\", \"io.containerd.snapshotter.v1.aufs\", \
-                 \"io.containerd.tracing.processor.v1.otlp\", \"io.containerd.internal.v1.tracing\"]\n\
-                 [grpc]\n  address = \"{sock}\"\n\
-                 [ttrpc]\n  address = \"{sock}.ttrpc\"\n",
-                root = dir.join("root").display(),
-                state = dir.join("state").display(),
-                sock = sock.display(),
-            ),
-        )
-        .unwrap();
-        let log = std::fs::File::create(dir.join("containerd.log")).unwrap();
-        let mut cmd = Command::new("containerd");
-        cmd.arg("--config").arg(&config).stdout(Stdio::null()).stderr(log);
-        if http2debug {
-            cmd.env("GODEBUG", "http2debug=2");
-        }
-        let child = cmd.spawn().expect("starting containerd (installed by scripts/setup --test)");
-        let pid = child.id();
-        self.containerd = Some(child);
-        let deadline = Instant::now() + START_TIMEOUT;
-        while UnixStream::connect(&sock).is_err() {
-            if let Some(st) = self.containerd.as_mut().unwrap().try_wait().unwrap() {
-                panic!("containerd exited ({st}) before listening: {}", self.containerd_log());
-            }
-            assert!(Instant::now() < deadline, "containerd did not listen on {}", sock.display());
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        let c = Containerd::start(Path::new("containerd"), self.path(), http2debug);
+        let pid = c.pid();
+        self.containerd = Some(c);
         pid
     }
 
@@ -256,10 +284,7 @@ impl Drop for Scene {
     fn drop(&mut self) {
         self.stop_dockerd();
         self.kill_shims();
-        if let Some(mut c) = self.containerd.take() {
-            let _ = c.kill();
-            let _ = c.wait();
-        }
+        drop(self.containerd.take());
         self.unmount_all();
     }
 }
