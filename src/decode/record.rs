@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use crate::chunk::ProcMeta;
-use crate::decode::protobuf::RawField;
+use crate::decode::protobuf::{self, RawField};
 use crate::reassembly::{ConnId, Dir};
 
 /// Which protocol a record belongs to.
@@ -284,6 +284,31 @@ impl Ends {
             headers: None,
             flags: Flags::default(),
         }
+    }
+}
+
+impl Record {
+    /// Shows a protobuf body: typed through `desc` when the schema knows the
+    /// message, otherwise field by field like `protoc --decode_raw`. A body
+    /// the schema's type does not fit is flagged and counted undecodable.
+    pub(crate) fn set_protobuf(
+        &mut self,
+        desc: Option<&prost_reflect::MessageDescriptor>,
+        body: &[u8],
+        summary: &mut Summary,
+    ) {
+        if let Some(desc) = desc {
+            if let Some(msg) = protobuf::decode_typed(desc, body) {
+                self.message = Message::Proto(msg);
+                return;
+            }
+            summary.undecodable_messages += 1;
+            self.flags.insert(Flags::UNDECODABLE);
+        }
+        self.message = match protobuf::decode_raw(body) {
+            Some(fields) => Message::Raw(fields),
+            None => Message::Text(format!("<{} bytes, not protobuf>", body.len())),
+        };
     }
 }
 

@@ -26,7 +26,6 @@ use prost_reflect::MethodDescriptor;
 
 use crate::chunk::ProcMeta;
 use crate::decode::http2::conn::{method_descriptor, Ctx};
-use crate::decode::protobuf;
 use crate::decode::record::{ix, At, Ends, Flags, Kind, Message, Proto, Record};
 use crate::reassembly::{ConnId, Dir};
 
@@ -504,18 +503,7 @@ impl Conn {
         }
         rec.size = Some(payload.len() as u64);
         rec.message_type = desc.as_ref().map(|m| m.full_name().to_string());
-        if let Some(desc) = &desc {
-            if let Some(msg) = protobuf::decode_typed(desc, payload) {
-                rec.message = Message::Proto(msg);
-                return out(rec);
-            }
-            ctx.summary.undecodable_messages += 1;
-            rec.flags.insert(Flags::UNDECODABLE);
-        }
-        rec.message = match protobuf::decode_raw(payload) {
-            Some(fields) => Message::Raw(fields),
-            None => Message::Text(format!("<{} bytes, not protobuf>", payload.len())),
-        };
+        rec.set_protobuf(desc.as_ref(), payload, ctx.summary);
         out(rec);
     }
 
@@ -573,6 +561,7 @@ impl Conn {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::decode::protobuf;
     use crate::decode::record::Summary;
     use crate::decode::DecodeOptions;
 

@@ -12,7 +12,6 @@ use super::frame::{self, flags, setting, ErrorCode, FrameHeader, FrameType, HEAD
 use crate::chunk::ProcMeta;
 use crate::decode::grpc::{self, Assembler};
 use crate::decode::hpack::{Field, HeaderDecoder, DEFAULT_TABLE_SIZE};
-use crate::decode::protobuf;
 use crate::decode::record::{ix, At, Ends, Flags, Kind, Message, Proto, Record, Summary};
 use crate::decode::DecodeOptions;
 use crate::reassembly::{ConnId, Dir};
@@ -1027,18 +1026,7 @@ impl Conn {
             }
             Some(b) => b,
         };
-        if let Some(desc) = &desc {
-            if let Some(msg) = protobuf::decode_typed(desc, &body) {
-                rec.message = Message::Proto(msg);
-                return out(rec);
-            }
-            ctx.summary.undecodable_messages += 1;
-            rec.flags.insert(Flags::UNDECODABLE);
-        }
-        rec.message = match protobuf::decode_raw(&body) {
-            Some(fields) => Message::Raw(fields),
-            None => Message::Text(format!("<{} bytes, not protobuf>", body.len())),
-        };
+        rec.set_protobuf(desc.as_ref(), &body, ctx.summary);
         out(rec);
     }
 
