@@ -177,9 +177,10 @@ pub struct SchemaArgs {
     pub import_paths: Vec<PathBuf>,
 }
 
-/// How decoded messages are shown and which are kept.
+/// How decoded messages are shown and which calls are kept: the output
+/// flags `decode` and `watch` share.
 #[derive(Args, Debug, Clone)]
-pub struct OutputArgs {
+pub struct ShowArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -197,14 +198,6 @@ pub struct OutputArgs {
     #[arg(long = "method", value_name = "REGEX")]
     pub method: Option<String>,
 
-    /// Only show messages sent by this pid (or to it, as the peer).
-    #[arg(long = "pid", value_name = "PID")]
-    pub pid: Option<u32>,
-
-    /// Only show messages sent by processes with this name.
-    #[arg(long = "comm", value_name = "NAME")]
-    pub comm: Option<String>,
-
     /// Only show these protocols, e.g. `--protocol ttrpc,http1`.
     // Not `--proto`: that flag names .proto schema files.
     #[arg(long = "protocol", value_name = "LIST", value_enum, value_delimiter = ',')]
@@ -214,6 +207,21 @@ pub struct OutputArgs {
     /// are reported by size only.
     #[arg(long, value_name = "SIZE", default_value = "64M")]
     pub max_message: String,
+}
+
+/// How decoded messages are shown and which are kept.
+#[derive(Args, Debug, Clone)]
+pub struct OutputArgs {
+    #[command(flatten)]
+    pub show: ShowArgs,
+
+    /// Only show messages sent by this pid (or to it, as the peer).
+    #[arg(long = "pid", value_name = "PID")]
+    pub pid: Option<u32>,
+
+    /// Only show messages sent by processes with this name.
+    #[arg(long = "comm", value_name = "NAME")]
+    pub comm: Option<String>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -234,30 +242,8 @@ pub struct WatchArgs {
     #[command(flatten)]
     pub select: SelectArgs,
 
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-
-    /// Do not cut table rows to the terminal width.
-    #[arg(long)]
-    pub full: bool,
-
-    /// Also show the header fields of each HEADERS block.
-    #[arg(long)]
-    pub headers: bool,
-
-    /// Only show calls whose method (gRPC path or HTTP :path) matches this regex.
-    #[arg(long = "method", value_name = "REGEX")]
-    pub method: Option<String>,
-
-    /// Only show these protocols, e.g. `--protocol ttrpc,http1`.
-    #[arg(long = "protocol", value_name = "LIST", value_enum, value_delimiter = ',')]
-    pub protocols: Vec<ProtocolArg>,
-
-    /// Largest message kept in memory for decoding (e.g. 64M); larger ones
-    /// are reported by size only.
-    #[arg(long, value_name = "SIZE", default_value = "64M")]
-    pub max_message: String,
+    #[command(flatten)]
+    pub show: ShowArgs,
 
     /// Also save the capture to this file, as `record -o` would
     /// (a name ending in `.zst` is zstd-compressed).
@@ -272,16 +258,7 @@ impl WatchArgs {
     /// The decode output options these stand for; `--pid` and `--comm`
     /// already chose what is recorded.
     pub fn output(&self) -> OutputArgs {
-        OutputArgs {
-            format: self.format,
-            full: self.full,
-            headers: self.headers,
-            method: self.method.clone(),
-            pid: None,
-            comm: None,
-            max_message: self.max_message.clone(),
-            protocols: self.protocols.clone(),
-        }
+        OutputArgs { show: self.show.clone(), pid: None, comm: None }
     }
 }
 

@@ -32,7 +32,7 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
     }
     let mut args = args.clone();
     let protocols = args.schema.take_protocol_lists();
-    args.protocols.extend(protocols);
+    args.show.protocols.extend(protocols);
     let args = &args;
     let out_args = args.output();
     let opts = options(&out_args)?;
@@ -41,10 +41,10 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
     // Stdout is line-buffered: every row reaches the terminal or the pipe
     // as it is written.
     let stdout = io::stdout();
-    let width = if args.full { None } else { row_width(stdout.is_terminal()) };
-    let sink = match args.format {
-        Format::Table => Live::Table(TableRenderer::live(stdout, width, args.headers)?),
-        Format::Json => Live::Json(JsonRenderer::new(stdout, args.headers)),
+    let width = if args.show.full { None } else { row_width(stdout.is_terminal()) };
+    let sink = match args.show.format {
+        Format::Table => Live::Table(TableRenderer::live(stdout, width, args.show.headers)?),
+        Format::Json => Live::Json(JsonRenderer::new(stdout, args.show.headers)),
     };
     let state = Rc::new(RefCell::new(Watch {
         reassembler: Reassembler::new(),

@@ -19,16 +19,16 @@ use crate::render::{Filter, JsonRenderer, TableRenderer};
 pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
     let mut args = args.clone();
     let protocols = args.schema.take_protocol_lists();
-    args.output.protocols.extend(protocols);
+    args.output.show.protocols.extend(protocols);
     let args = &args;
     let opts = options(&args.output)?;
     let filter = filter(&args.output)?;
     let stdout = io::stdout();
-    let width = if args.output.full { None } else { row_width(stdout.is_terminal()) };
+    let width = if args.output.show.full { None } else { row_width(stdout.is_terminal()) };
     let out = BufWriter::with_capacity(1 << 16, stdout.lock());
-    let mut sink = match args.output.format {
-        Format::Table => Sink::Table(TableRenderer::new(out, width, args.output.headers)),
-        Format::Json => Sink::Json(JsonRenderer::new(out, args.output.headers)),
+    let mut sink = match args.output.show.format {
+        Format::Table => Sink::Table(TableRenderer::new(out, width, args.output.show.headers)),
+        Format::Json => Sink::Json(JsonRenderer::new(out, args.output.show.headers)),
     };
 
     let mut failed = false;
@@ -53,11 +53,11 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
 /// The decoder's options from the output flags.
 pub(crate) fn options(o: &OutputArgs) -> anyhow::Result<DecodeOptions> {
     Ok(DecodeOptions {
-        max_message: parse_size(&o.max_message)
+        max_message: parse_size(&o.show.max_message)
             .map_err(|e| anyhow::anyhow!("--max-message: {e}"))?
             .try_into()
             .unwrap_or(usize::MAX),
-        headers: o.headers,
+        headers: o.show.headers,
     })
 }
 
@@ -177,7 +177,7 @@ pub(crate) fn warn_summary(path: &Path, s: &Summary) {
 }
 
 pub(crate) fn filter(o: &OutputArgs) -> anyhow::Result<Filter> {
-    let method = match &o.method {
+    let method = match &o.show.method {
         Some(re) => Some(regex::Regex::new(re).map_err(|e| {
             // The regex crate draws a caret diagram over several lines; keep
             // the error to one line, its last, which names the fault.
@@ -187,7 +187,7 @@ pub(crate) fn filter(o: &OutputArgs) -> anyhow::Result<Filter> {
         })?),
         None => None,
     };
-    let protocols = o.protocols.iter().map(|p| crate::render::proto_of(*p)).collect();
+    let protocols = o.show.protocols.iter().map(|p| crate::render::proto_of(*p)).collect();
     Ok(Filter { method, pid: o.pid, comm: o.comm.clone(), protocols })
 }
 
