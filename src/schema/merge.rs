@@ -303,14 +303,7 @@ fn merge_variants(
         }
     }
     base.name = Some(name.clone());
-    base.public_dependency = base
-        .dependency
-        .iter()
-        .enumerate()
-        .filter(|(_, d)| public.contains(*d))
-        .map(|(i, _)| i as i32)
-        .collect();
-    base.weak_dependency.clear();
+    mark_public(&mut base, &public);
     if members.len() > 1 {
         let mut names: Vec<String> = members.iter().map(|m| m.name().to_owned()).collect();
         names.sort();
@@ -647,6 +640,11 @@ fn topological(files: &[FileDescriptorProto], deps: &[Option<Vec<usize>>]) -> Ve
 pub(crate) fn set_dependencies(file: &mut FileDescriptorProto, deps: impl Iterator<Item = String>) {
     let public = public_imports(file);
     file.dependency = deps.collect();
+    mark_public(file, &public);
+}
+
+/// Makes the imports of `file` named in `public` its public ones, and none weak.
+fn mark_public(file: &mut FileDescriptorProto, public: &BTreeSet<String>) {
     file.public_dependency = file
         .dependency
         .iter()
