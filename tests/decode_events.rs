@@ -2,6 +2,8 @@
 //! small frame builder (HPACK via httlib-hpack's encoder), feeds them as
 //! `StreamEvent`s and checks the records, mostly through parsed JSON.
 
+mod rng;
+
 use std::io::Write;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -10,6 +12,7 @@ use dockersnoop::chunk::ProcMeta;
 use dockersnoop::decode::{DecodeOptions, Decoder, Record, Summary};
 use dockersnoop::reassembly::{ConnId, Dir, StreamEvent};
 use dockersnoop::render::{json::to_json, table, Filter, JsonRenderer, TableRenderer};
+use rng::Rng;
 use serde_json::Value;
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -799,20 +802,6 @@ fn placeholders_are_visible_in_headers() {
     assert_eq!(summary.joined_mid_stream, 1);
 }
 
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
 /// A busy session in both directions: streaming, compression, CONTINUATION,
 /// padding, RST, GOAWAY.
 fn session() -> (Vec<u8>, Vec<u8>) {
@@ -880,7 +869,7 @@ fn intact_session_decodes_completely() {
 #[test]
 fn mutated_sessions_chunks_and_gaps_never_panic() {
     let (up, down) = session();
-    let mut rng = Rng(0x1234_5678_9abc_def1);
+    let mut rng = Rng::new(0x1234_5678_9abc_def1);
     let mut records = 0usize;
     for round in 0..300 {
         let mid = round % 3 == 0;

@@ -1,9 +1,12 @@
 //! Every block of ../shared/testdata/hpack decoded through our HPACK decoder,
 //! plus a no-panic run over random and mutated blocks.
 
+mod rng;
+
 use std::path::PathBuf;
 
 use dockersnoop::decode::hpack::{Field, HeaderDecoder, DEFAULT_TABLE_SIZE};
+use rng::Rng;
 use serde_json::Value;
 
 fn testdata(rel: &str) -> PathBuf {
@@ -143,20 +146,6 @@ fn negative_edge_cases() {
     }
 }
 
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 #[test]
 fn random_and_mutated_blocks_never_panic() {
     // Seeds: real blocks from one story of each encoder kind.
@@ -170,7 +159,7 @@ fn random_and_mutated_blocks_never_panic() {
             v["cases"].as_array().unwrap().iter().map(|c| hex(c["wire"].as_str().unwrap())),
         );
     }
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::new(0x9e37_79b9_7f4a_7c15);
     let mut d = HeaderDecoder::new(DEFAULT_TABLE_SIZE);
     let mut errors = 0;
     for i in 0..200_000 {

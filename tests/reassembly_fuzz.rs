@@ -4,6 +4,7 @@
 //! make the reassembler invent a byte.
 
 mod reassembly_support;
+mod rng;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -18,8 +19,9 @@ use pcap_file::pcapng::blocks::interface_description::InterfaceTsResolution;
 use pcap_file::Endianness;
 use reassembly_support::{
     c, frame, ip_packet, reassemble, reassemble_with, run_bytes, run_file, s, testdata, Ev, NgFile,
-    Rng, Run,
+    Run,
 };
+use rng::Rng;
 
 /// Checks the promises of the event stream: Open before anything else of
 /// a connection, nothing after its Close, exactly one Close per connection
@@ -103,14 +105,14 @@ fn mutate(bytes: &mut Vec<u8>, rng: &mut Rng) {
     if bytes.is_empty() {
         return;
     }
-    let at = rng.below(bytes.len() as u64) as usize;
+    let at = rng.below(bytes.len());
     match rng.below(6) {
         0 => bytes[at] ^= 1 << rng.below(8),
         1 => bytes[at] = rng.next() as u8,
         2 => {
             // A length or sequence field set to an extreme value.
-            let v = [0u32, 1, 0xffff_ffff, 0x7fff_ffff, 0x8000_0000, rng.next() as u32]
-                [rng.below(6) as usize];
+            let v =
+                [0u32, 1, 0xffff_ffff, 0x7fff_ffff, 0x8000_0000, rng.next() as u32][rng.below(6)];
             for (i, b) in v.to_le_bytes().into_iter().enumerate() {
                 if let Some(x) = bytes.get_mut(at + i) {
                     *x = b;
@@ -120,13 +122,13 @@ fn mutate(bytes: &mut Vec<u8>, rng: &mut Rng) {
         3 => bytes.truncate(at),
         4 => {
             // Repeat a slice (a block captured twice, or a misframed copy).
-            let len = (rng.below(64) as usize).min(bytes.len() - at);
+            let len = rng.below(64).min(bytes.len() - at);
             let piece = bytes[at..at + len].to_vec();
-            let to = rng.below(bytes.len() as u64) as usize;
+            let to = rng.below(bytes.len());
             bytes.splice(to..to, piece);
         }
         _ => {
-            let len = (rng.below(64) as usize).min(bytes.len() - at);
+            let len = rng.below(64).min(bytes.len() - at);
             bytes.drain(at..at + len);
         }
     }
@@ -321,14 +323,14 @@ fn random_segments_never_panic() {
     for round in 0..300 {
         let mut segs = Vec::new();
         for _ in 0..40 {
-            let flags = ["", "S", "F", "R", "P", "SF", ""][rng.below(7) as usize];
+            let flags = ["", "S", "F", "R", "P", "SF", ""][rng.below(7)];
             let seq = match rng.below(3) {
                 0 => rng.next() as u32,
                 1 => u32::MAX - rng.below(50) as u32,
                 _ => rng.below(200) as u32,
             };
             let ack = (rng.below(2) == 0).then(|| rng.next() as u32 % 300);
-            let len = rng.below(40) as usize;
+            let len = rng.below(40);
             let payload: Vec<u8> = (0..len).map(|i| i as u8).collect();
             let mut seg = if rng.below(2) == 0 {
                 c(seq, flags, ack, &payload)

@@ -5,6 +5,7 @@
 //! packet must name the sending pid and tid.
 
 mod record_common;
+mod rng;
 
 use std::collections::HashMap;
 use std::io::Read;
@@ -13,6 +14,7 @@ use std::os::unix::net::{UnixListener, UnixStream};
 use std::thread;
 
 use record_common::{read_capture, reassemble, require_root, Recorder};
+use rng::Rng;
 
 const SIZES_UP: &[usize] = &[1, 2, 100, 4095, 32512, 32513, 65536, 100_003, 1 << 20, 4 << 20];
 const SIZES_DOWN: &[usize] = &[1, 4096, 100_003, 4 << 20];
@@ -27,20 +29,6 @@ enum Call {
 }
 
 const CALLS: [Call; 5] = [Call::Write, Call::Writev, Call::Sendto, Call::Sendmsg, Call::Sendmmsg];
-
-/// xorshift64*: reproducible bytes without a dependency.
-fn random_bytes(seed: u64, n: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut v = Vec::with_capacity(n + 8);
-    while v.len() < n {
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        v.extend_from_slice(&x.wrapping_mul(0x2545_f491_4f6c_dd1d).to_le_bytes());
-    }
-    v.truncate(n);
-    v
-}
 
 fn check(ret: isize, what: &str) -> usize {
     assert!(ret >= 0, "{what}: {}", std::io::Error::last_os_error());
@@ -136,7 +124,7 @@ fn sender(s: UnixStream, sizes: &'static [usize], seed: u64) -> thread::JoinHand
         let mut all = Vec::new();
         for (ci, call) in CALLS.iter().enumerate() {
             for (si, &n) in sizes.iter().enumerate() {
-                let buf = random_bytes(seed ^ ((ci as u64) << 32) ^ si as u64, n);
+                let buf = Rng::new((seed ^ ((ci as u64) << 32) ^ si as u64) | 1).bytes(n);
                 send_all(fd, *call, &buf);
                 all.extend_from_slice(&buf);
             }

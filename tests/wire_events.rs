@@ -3,6 +3,7 @@
 //! bytes however they are cut, and mangled input never panics.
 
 mod reassembly_support;
+mod rng;
 mod wire_support;
 
 use std::net::SocketAddr;
@@ -10,7 +11,7 @@ use std::net::SocketAddr;
 use dockersnoop::decode::{DecodeOptions, Decoder, Proto, Record, Summary};
 use dockersnoop::reassembly::{ConnId, Dir, StreamEvent};
 use dockersnoop::render::table;
-use reassembly_support::Rng;
+use rng::Rng;
 use wire_support::*;
 
 /// One connection's bytes: (direction, bytes) in order.
@@ -188,12 +189,12 @@ fn mangled_sessions_never_panic() {
             for (_, bytes) in &mut s.pieces {
                 match rng.below(4) {
                     0 if !bytes.is_empty() => {
-                        let i = rng.below(bytes.len() as u64) as usize;
+                        let i = rng.below(bytes.len());
                         bytes[i] = rng.next() as u8;
                     }
-                    1 => bytes.truncate(rng.below(bytes.len() as u64 + 1) as usize),
+                    1 => bytes.truncate(rng.below(bytes.len() + 1)),
                     2 => {
-                        let i = rng.below(bytes.len() as u64 + 1) as usize;
+                        let i = rng.below(bytes.len() + 1);
                         let junk: Vec<u8> = (0..rng.below(40)).map(|_| rng.next() as u8).collect();
                         bytes.splice(i..i, junk);
                     }
@@ -206,7 +207,7 @@ fn mangled_sessions_never_panic() {
             let mut out = Vec::new();
             let mut rest = b;
             while !rest.is_empty() {
-                let n = 1 + cut_rng.below(rest.len() as u64) as usize;
+                let n = 1 + cut_rng.below(rest.len());
                 out.push(rest[..n].to_vec());
                 rest = &rest[n..];
             }
