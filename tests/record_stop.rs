@@ -2,6 +2,7 @@
 //! reads to the end; a zstd capture killed outright still reads up to the cut.
 
 mod record_common;
+mod rng;
 
 use std::io::Write;
 use std::os::unix::net::{UnixListener, UnixStream};
@@ -12,6 +13,7 @@ use std::thread;
 use std::time::Duration;
 
 use record_common::{read_capture, require_root, tshark, Recorder};
+use rng::Rng;
 
 /// Keeps a client writing to a server until `stop` is set.
 fn traffic(sock: &Path, stop: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
@@ -23,15 +25,7 @@ fn traffic(sock: &Path, stop: Arc<AtomicBool>) -> thread::JoinHandle<u64> {
         let reader = thread::spawn(move || std::io::copy(&mut s, &mut std::io::sink()).unwrap());
         let mut n = 0u64;
         // Incompressible, so that a zstd file grows as fast as a plain one.
-        let mut x = 0x9e37_79b9_7f4a_7c15u64;
-        let noise: Vec<u8> = (0..1 << 20)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let noise = Rng::new(0x9e37_79b9_7f4a_7c15).bytes(1 << 20);
         while !stop.load(Ordering::Relaxed) {
             let at = (n as usize * 3000) % (noise.len() - 3000);
             c.write_all(&noise[at..at + 3000]).unwrap();
