@@ -150,7 +150,6 @@ pub struct Pending {
     held: Vec<Held>,
     /// Bytes held per direction, and whether a gap came first.
     starts: [(Vec<u8>, bool); 2],
-    last_ts: u64,
 }
 
 /// One connection, by protocol.
@@ -170,7 +169,6 @@ impl Wire {
             mid_stream,
             held: Vec::new(),
             starts: [(Vec::new(), false), (Vec::new(), false)],
-            last_ts: 0,
         })
     }
 
@@ -189,7 +187,6 @@ impl Wire {
             Wire::Ttrpc(c) => c.on_data(dir, ts, data, meta, ctx, out),
             Wire::Http1(c) => c.on_data(dir, ts, data, meta, ctx, out),
             Wire::Pending(p) => {
-                p.last_ts = p.last_ts.max(ts);
                 p.held.push(Held::Data { dir, ts, data: data.to_vec(), meta: meta.cloned() });
                 let (start, gapped) = &mut p.starts[ix(dir)];
                 if start.len() <= MAX_DETECT {
@@ -242,16 +239,6 @@ impl Wire {
             Wire::Ttrpc(c) => c.finish(ts, out),
             Wire::Http1(c) => c.finish(ts, ctx, out),
             Wire::Pending(_) => {}
-        }
-    }
-
-    /// Latest capture time seen on the connection.
-    pub fn last_ts(&self) -> u64 {
-        match self {
-            Wire::Pending(p) => p.last_ts,
-            Wire::Http2(c) => c.last_ts(),
-            Wire::Ttrpc(c) => c.last_ts(),
-            Wire::Http1(c) => c.last_ts(),
         }
     }
 

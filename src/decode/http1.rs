@@ -177,7 +177,6 @@ pub struct Conn {
     seq: u32,
     /// The request that hijacked the connection; its END row comes at the close.
     hijacked: Option<Exchange>,
-    last_ts: u64,
 }
 
 impl Conn {
@@ -190,13 +189,7 @@ impl Conn {
             queue: VecDeque::new(),
             seq: 0,
             hijacked: None,
-            last_ts: 0,
         }
-    }
-
-    /// Latest capture time seen on the connection.
-    pub fn last_ts(&self) -> u64 {
-        self.last_ts
     }
 
     /// In-order bytes of one direction.
@@ -209,7 +202,6 @@ impl Conn {
         ctx: &mut Ctx<'_>,
         out: &mut dyn FnMut(Record),
     ) {
-        self.last_ts = self.last_ts.max(ts);
         let d = ix(dir);
         let st = &mut self.dirs[d];
         st.ts = ts;

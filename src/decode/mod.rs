@@ -42,8 +42,16 @@ impl Default for DecodeOptions {
 pub struct Decoder {
     pool: prost_reflect::DescriptorPool,
     opts: DecodeOptions,
-    conns: HashMap<ConnId, Wire>,
+    conns: HashMap<ConnId, Tracked>,
     summary: Summary,
+}
+
+/// A connection being decoded.
+struct Tracked {
+    wire: Wire,
+    /// Capture time of its latest bytes: where the end of input ends its
+    /// open calls.
+    last_ts: u64,
 }
 
 impl Decoder {
@@ -59,20 +67,22 @@ impl Decoder {
         match ev {
             StreamEvent::Open { conn, a, b, mid_stream, .. } => {
                 ctx.summary.connections += 1;
-                self.conns.insert(conn, Wire::new(conn, a, b, mid_stream));
+                let wire = Wire::new(conn, a, b, mid_stream);
+                self.conns.insert(conn, Tracked { wire, last_ts: 0 });
             }
             StreamEvent::Data { conn, dir, ts_ns, data, meta } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    c.on_data(dir, ts_ns, data, meta, &mut ctx, out);
+                    c.last_ts = c.last_ts.max(ts_ns);
+                    c.wire.on_data(dir, ts_ns, data, meta, &mut ctx, out);
                 }
             }
             StreamEvent::Gap { conn, dir, len, .. } => {
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    c.on_gap(dir, len, &mut ctx);
+                    c.wire.on_gap(dir, len, &mut ctx);
                 }
             }
             StreamEvent::Close { conn, ts_ns } => {
-                if let Some(mut c) = self.conns.remove(&conn) {
+                if let Some(Tracked { wire: mut c, .. }) = self.conns.remove(&conn) {
                     c.finish(ts_ns, &mut ctx, out);
                     if c.is_other() {
                         ctx.summary.other_connections += 1;
@@ -88,9 +98,8 @@ impl Decoder {
         ids.sort_unstable();
         let mut ctx = Ctx { pool: &self.pool, opts: &self.opts, summary: &mut self.summary };
         for id in ids {
-            if let Some(mut c) = self.conns.remove(&id) {
-                let ts = c.last_ts();
-                c.finish(ts, &mut ctx, out);
+            if let Some(Tracked { wire: mut c, last_ts }) = self.conns.remove(&id) {
+                c.finish(last_ts, &mut ctx, out);
                 if c.is_other() {
                     ctx.summary.other_connections += 1;
                 }
@@ -101,7 +110,8 @@ impl Decoder {
     /// Counts for the end-of-file warnings, including connections still open.
     pub fn summary(&self) -> Summary {
         let mut s = self.summary.clone();
-        s.unknown_header_fields += self.conns.values().map(Wire::unknown_fields).sum::<u64>();
+        s.unknown_header_fields +=
+            self.conns.values().map(|c| c.wire.unknown_fields()).sum::<u64>();
         s
     }
 }

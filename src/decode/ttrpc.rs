@@ -224,7 +224,6 @@ pub struct Conn {
     client: usize,
     dirs: [DirState; 2],
     calls: HashMap<u32, Call>,
-    last_ts: u64,
 }
 
 impl Conn {
@@ -236,13 +235,7 @@ impl Conn {
             client: ix(client),
             dirs: [dir(), dir()],
             calls: HashMap::new(),
-            last_ts: 0,
         }
-    }
-
-    /// Latest capture time seen on the connection.
-    pub fn last_ts(&self) -> u64 {
-        self.last_ts
     }
 
     /// In-order bytes of one direction.
@@ -255,7 +248,6 @@ impl Conn {
         ctx: &mut Ctx<'_>,
         out: &mut dyn FnMut(Record),
     ) {
-        self.last_ts = self.last_ts.max(ts);
         let d = ix(dir);
         let at = At { ts, meta: meta.cloned() };
         let mut buf = std::mem::take(&mut self.dirs[d].buf);

@@ -190,8 +190,6 @@ pub struct Conn {
     upgrade: Option<Upgrade>,
     counted_http2: bool,
     counted_join: bool,
-    /// Latest capture time seen on the connection.
-    last_ts: u64,
 }
 
 fn dir_of(i: usize) -> Dir {
@@ -214,13 +212,7 @@ impl Conn {
             upgrade: None,
             counted_http2: false,
             counted_join: false,
-            last_ts: 0,
         }
-    }
-
-    /// Latest capture time seen on the connection (for calls ended by the end of input).
-    pub fn last_ts(&self) -> u64 {
-        self.last_ts
     }
 
     /// Header fields that resolved to never-seen table entries, not yet
@@ -244,7 +236,6 @@ impl Conn {
         ctx: &mut Ctx<'_>,
         out: &mut dyn FnMut(Record),
     ) {
-        self.last_ts = self.last_ts.max(ts);
         let at = At { ts, meta: meta.cloned() };
         self.feed(ix(dir), data, &at, ctx, out);
     }
