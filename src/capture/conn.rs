@@ -497,6 +497,15 @@ mod tests {
 
     const PATH: &[u8] = b"/nonexistent-dir/c.sock";
 
+    /// A writer to `out` and a tracker that records the sockets at [`PATH`].
+    fn writer_and_tracker(out: &Path) -> (CaptureWriter, Tracker) {
+        let spec =
+            OutputSpec { path: Some(out.to_path_buf()), rotate_bytes: None, max_files: None };
+        let w = CaptureWriter::create(spec, SectionInfo::default(), 0).unwrap();
+        let filter = SocketFilter::parse(&["/nonexistent-dir/c.sock".into()], 16).unwrap();
+        (w, Tracker::new(filter, 0))
+    }
+
     fn event<'a>(sock: u64, peer: u64, off: u64, flags: u8, data: &'a [u8]) -> Event<'a> {
         Event {
             ts_ns: 1_000 + off,
@@ -544,10 +553,7 @@ mod tests {
     fn handshake_data_gap_and_fin() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("t.pcapng");
-        let spec = OutputSpec { path: Some(out.clone()), rotate_bytes: None, max_files: None };
-        let mut w = CaptureWriter::create(spec, SectionInfo::default(), 0).unwrap();
-        let filter = SocketFilter::parse(&["/nonexistent-dir/c.sock".into()], 16).unwrap();
-        let mut t = Tracker::new(filter, 0);
+        let (mut w, mut t) = writer_and_tracker(&out);
 
         // Client (sock 1, unbound) sends first; the server (sock 2) answers;
         // the client's next record comes after 5 lost bytes.
@@ -582,10 +588,7 @@ mod tests {
     fn sockets_from_before_the_recording_get_no_handshake() {
         let dir = tempfile::tempdir().unwrap();
         let out = dir.path().join("t.pcapng");
-        let spec = OutputSpec { path: Some(out.clone()), rotate_bytes: None, max_files: None };
-        let mut w = CaptureWriter::create(spec, SectionInfo::default(), 0).unwrap();
-        let filter = SocketFilter::parse(&["/nonexistent-dir/c.sock".into()], 16).unwrap();
-        let mut t = Tracker::new(filter, 0);
+        let (mut w, mut t) = writer_and_tracker(&out);
         // Socket 1 has inode 101 (see `event`).
         t.set_existing(parse_unix_inodes(
             "Num       RefCount Protocol Flags    Type St Inode Path\n\

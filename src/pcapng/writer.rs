@@ -560,6 +560,18 @@ fn write_block<'a, B: PcapNgBlock<'a>>(
 mod tests {
     use super::*;
 
+    /// An ACK segment from a client port to port 80, the first after the handshake.
+    fn segment(payload: &[u8]) -> Segment<'_> {
+        Segment {
+            src: "10.1.0.1:1025".parse().unwrap(),
+            dst: "10.0.0.1:80".parse().unwrap(),
+            seq: 1,
+            ack: 1,
+            flags: TcpFlags::ACK,
+            payload,
+        }
+    }
+
     #[test]
     fn rotated_names_follow_tcpdump() {
         let spec = |c: Option<u64>, w: Option<u32>, p: &str| OutputSpec {
@@ -582,12 +594,10 @@ mod tests {
     #[test]
     fn segment_has_valid_checksums() {
         let seg = Segment {
-            src: "10.1.0.1:1025".parse().unwrap(),
-            dst: "10.0.0.1:80".parse().unwrap(),
             seq: 7,
             ack: 9,
             flags: TcpFlags::PSH | TcpFlags::ACK,
-            payload: b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n",
+            ..segment(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
         };
         let mut buf = Vec::new();
         seg.build(&mut buf).unwrap();
@@ -613,14 +623,7 @@ mod tests {
         let iface = w.add_interface("/run/x.sock").unwrap();
         w.add_names(&[(Ipv4Addr::new(10, 0, 0, 1), "x.sock".into())]).unwrap();
         let meta = ProcMeta { pid: 5, tid: 6, comm: "c".into(), ..Default::default() };
-        let seg = Segment {
-            src: "10.1.0.1:1025".parse().unwrap(),
-            dst: "10.0.0.1:80".parse().unwrap(),
-            seq: 1,
-            ack: 1,
-            flags: TcpFlags::ACK,
-            payload: b"hello",
-        };
+        let seg = segment(b"hello");
         w.write_segment(iface, 1_000_000_123, &seg, Direction::Inbound, &meta).unwrap();
         w.finish(2_000_000_000, None).unwrap();
 
@@ -664,14 +667,7 @@ mod tests {
         w.write_schema_block(crate::schema::encode_embedded(&set("a.proto")).unwrap()).unwrap();
         w.write_schema_block(crate::schema::encode_embedded(&set("b.proto")).unwrap()).unwrap();
         let meta = ProcMeta { pid: 5, tid: 6, comm: "c".into(), ..Default::default() };
-        let seg = Segment {
-            src: "10.1.0.1:1025".parse().unwrap(),
-            dst: "10.0.0.1:80".parse().unwrap(),
-            seq: 1,
-            ack: 1,
-            flags: TcpFlags::ACK,
-            payload: b"x",
-        };
+        let seg = segment(b"x");
         w.write_segment(iface, 1, &seg, Direction::Outbound, &meta).unwrap();
         assert!(w.rotate_if_full(2).unwrap());
         w.finish(3, None).unwrap();
