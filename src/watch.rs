@@ -30,6 +30,8 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
     if args.write.as_ref().is_some_and(|w| w.as_os_str() == "-") {
         bail!("-w: the decoded rows already go to stdout; give a file name");
     }
+    // A signal while the schemas load ends the watch cleanly too.
+    record::install_signal_handlers();
     let mut args = args.clone();
     let protocols = args.schema.take_protocol_lists();
     args.show.protocols.extend(protocols);
@@ -38,6 +40,8 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
     let opts = options(&out_args)?;
     let filter = filter(&out_args)?;
     let pool = crate::schema::pool(&args.schema, &[])?;
+    // Before the table heading: without privileges there is nothing to watch.
+    record::check_privileges()?;
     // Stdout is line-buffered: every row reaches the terminal or the pipe
     // as it is written.
     let stdout = io::stdout();

@@ -51,12 +51,14 @@ pub type PacketObserver = Box<dyn FnMut(&Packet)>;
 /// Why writing a capture failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    #[error("{path}: {source}")]
-    Open { path: PathBuf, source: io::Error },
-    #[error("{path}: {source}")]
-    Write { path: String, source: PcapNgWriteError },
-    #[error("{path}: {source}")]
-    Io { path: String, source: io::Error },
+    // The cause is part of the message, and so not also a `source` (which
+    // `{:#}` would print a second time).
+    #[error("{path}: {err}")]
+    Open { path: PathBuf, err: io::Error },
+    #[error("{path}: {err}")]
+    Write { path: String, err: PcapNgWriteError },
+    #[error("{path}: {err}")]
+    Io { path: String, err: io::Error },
     #[error("building a synthetic packet: {0}")]
     Build(String),
 }
@@ -171,11 +173,11 @@ impl Sink {
             .truncate(true)
             .mode(0o600)
             .open(path)
-            .map_err(|source| WriteError::Open { path: path.into(), source })?;
+            .map_err(|err| WriteError::Open { path: path.into(), err })?;
         let buf = BufWriter::with_capacity(256 << 10, file);
         if path.extension().is_some_and(|e| e == "zst") {
             let enc = zstd::Encoder::new(buf, 3)
-                .map_err(|source| WriteError::Open { path: path.into(), source })?;
+                .map_err(|err| WriteError::Open { path: path.into(), err })?;
             return Ok(Sink::Zstd(enc));
         }
         Ok(Sink::File(buf))
@@ -424,10 +426,7 @@ impl CaptureWriter {
         let new = start_section(sink, &self.info, &name)?;
         let old = std::mem::replace(&mut self.out, new);
         let old_name = std::mem::replace(&mut self.current_name, name);
-        old.into_inner()
-            .sink
-            .finish()
-            .map_err(|source| WriteError::Io { path: old_name, source })?;
+        old.into_inner().sink.finish().map_err(|err| WriteError::Io { path: old_name, err })?;
         self.file_no += 1;
         for name in &self.interfaces {
             write_interface(&mut self.out, name, &self.current_name)?;
@@ -447,14 +446,14 @@ impl CaptureWriter {
         self.out
             .get_mut()
             .flush()
-            .map_err(|source| WriteError::Io { path: self.current_name.clone(), source })
+            .map_err(|err| WriteError::Io { path: self.current_name.clone(), err })
     }
 
     /// Writes the statistics blocks and closes the output.
     pub fn finish(mut self, end_ns: u64, comment: Option<String>) -> Result<(), WriteError> {
         self.write_statistics(end_ns, comment)?;
         let name = self.current_name.clone();
-        self.out.into_inner().sink.finish().map_err(|source| WriteError::Io { path: name, source })
+        self.out.into_inner().sink.finish().map_err(|err| WriteError::Io { path: name, err })
     }
 
     fn write_statistics(&mut self, end_ns: u64, comment: Option<String>) -> Result<(), WriteError> {
@@ -503,7 +502,7 @@ fn start_section(
         ..Default::default()
     };
     PcapNgWriter::with_section_header(Counted { sink, bytes: 0 }, shb)
-        .map_err(|source| WriteError::Write { path: name.into(), source })
+        .map_err(|err| WriteError::Write { path: name.into(), err })
 }
 
 fn write_interface(
@@ -553,7 +552,7 @@ fn write_block<'a, B: PcapNgBlock<'a>>(
 ) -> Result<(), WriteError> {
     out.write_pcapng_block(block)
         .map(|_| ())
-        .map_err(|source| WriteError::Write { path: file.into(), source })
+        .map_err(|err| WriteError::Write { path: file.into(), err })
 }
 
 #[cfg(test)]
