@@ -144,6 +144,9 @@ pub fn record(args: &RecordArgs, observer: Option<PacketObserver>) -> anyhow::Re
     // joined, which only makes decoding more careful.
     let mut tracker = Tracker::new(filter, mono_to_real_offset());
     tracker.set_existing(conn::unix_socket_inodes());
+    // The headers reach the file now: a non-empty file says the probes are
+    // attached (the file itself was created before loading them).
+    writer.flush()?;
     let state = RefCell::new(State {
         tracker,
         writer,
