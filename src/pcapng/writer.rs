@@ -367,22 +367,18 @@ impl CaptureWriter {
         ts_ns: u64,
         seg: &Segment<'_>,
         dir: Direction,
-        meta: &ProcMeta,
+        meta: Option<&ProcMeta>,
     ) -> Result<(), WriteError> {
         let mut data = Vec::with_capacity(40 + seg.payload.len());
         seg.build(&mut data)?;
-        self.meta_buf.clear();
-        meta.encode(&mut self.meta_buf);
+        let mut options = vec![EnhancedPacketOption::Flags(dir.epb_flags())];
         let mut pid_tid = [0u8; 8];
-        pid_tid[..4].copy_from_slice(&meta.pid.to_le_bytes());
-        pid_tid[4..].copy_from_slice(&meta.tid.to_le_bytes());
-        let block = EnhancedPacketBlock {
-            interface_id: iface,
-            timestamp: Duration::from_nanos(ts_ns),
-            original_len: data.len() as u32,
-            data: Cow::Borrowed(&data),
-            options: vec![
-                EnhancedPacketOption::Flags(dir.epb_flags()),
+        self.meta_buf.clear();
+        if let Some(meta) = meta {
+            meta.encode(&mut self.meta_buf);
+            pid_tid[..4].copy_from_slice(&meta.pid.to_le_bytes());
+            pid_tid[4..].copy_from_slice(&meta.tid.to_le_bytes());
+            options.extend([
                 // The option value is in the section's byte order, which
                 // start_section sets to little-endian.
                 EnhancedPacketOption::Common(CommonOption::Unknown(UnknownOption::new(
@@ -393,7 +389,14 @@ impl CaptureWriter {
                 EnhancedPacketOption::Common(CommonOption::CustomBinaryCopiable(
                     CustomBinaryOption { pen: PEN, value: Cow::Borrowed(&self.meta_buf) },
                 )),
-            ],
+            ]);
+        }
+        let block = EnhancedPacketBlock {
+            interface_id: iface,
+            timestamp: Duration::from_nanos(ts_ns),
+            original_len: data.len() as u32,
+            data: Cow::Borrowed(&data),
+            options,
         };
         write_block(&mut self.out, block, &self.current_name)?;
         if let Some(s) = self.stats.get_mut(iface as usize) {
@@ -405,7 +408,7 @@ impl CaptureWriter {
                 link: LinkType::RAW,
                 orig_len: data.len() as u32,
                 data,
-                meta: Some(Arc::new(meta.clone())),
+                meta: meta.map(|m| Arc::new(m.clone())),
                 offset: 0,
             });
         }
@@ -623,7 +626,7 @@ mod tests {
         w.add_names(&[(Ipv4Addr::new(10, 0, 0, 1), "x.sock".into())]).unwrap();
         let meta = ProcMeta { pid: 5, tid: 6, comm: "c".into(), ..Default::default() };
         let seg = segment(b"hello");
-        w.write_segment(iface, 1_000_000_123, &seg, Direction::Inbound, &meta).unwrap();
+        w.write_segment(iface, 1_000_000_123, &seg, Direction::Inbound, Some(&meta)).unwrap();
         w.finish(2_000_000_000, None).unwrap();
 
         use std::os::unix::fs::PermissionsExt;
@@ -667,7 +670,7 @@ mod tests {
         w.write_schema_block(crate::schema::encode_embedded(&set("b.proto")).unwrap()).unwrap();
         let meta = ProcMeta { pid: 5, tid: 6, comm: "c".into(), ..Default::default() };
         let seg = segment(b"x");
-        w.write_segment(iface, 1, &seg, Direction::Outbound, &meta).unwrap();
+        w.write_segment(iface, 1, &seg, Direction::Outbound, Some(&meta)).unwrap();
         assert!(w.rotate_if_full(2).unwrap());
         w.finish(3, None).unwrap();
 
