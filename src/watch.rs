@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 use std::io::{self, IsTerminal};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -40,8 +41,18 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
     let opts = options(&out_args)?;
     let filter = filter(&out_args)?;
     let pool = crate::schema::pool(&args.schema, &[])?;
-    // Before the table heading: without privileges there is nothing to watch.
+    // Before the table heading: without privileges or a file to write there
+    // is nothing to watch (the recorder creates the file again).
     record::check_privileges()?;
+    if let Some(w) = &args.write {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(w)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", w.display()))?;
+    }
     // Stdout is line-buffered: every row reaches the terminal or the pipe
     // as it is written.
     let stdout = io::stdout();

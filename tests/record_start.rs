@@ -133,7 +133,8 @@ fn a_bad_output_fails_with_the_os_error_once() {
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(!o.status.success(), "{cmd:?} into a directory: {err}");
         assert_eq!(err.matches("Is a directory").count(), 1, "{cmd:?}: {err}");
-        // It fails on opening the file: nothing was recorded.
+        // It fails on opening the file: nothing was recorded or printed.
         assert!(!err.contains("chunks"), "{cmd:?}: {err}");
+        assert!(o.stdout.is_empty(), "{cmd:?} printed: {}", String::from_utf8_lossy(&o.stdout));
     }
 }
