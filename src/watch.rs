@@ -7,6 +7,7 @@
 
 use std::cell::RefCell;
 use std::io::{self, IsTerminal};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::rc::Rc;
@@ -30,6 +31,8 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
     if args.write.as_ref().is_some_and(|w| w.as_os_str() == "-") {
         bail!("-w: the decoded rows already go to stdout; give a file name");
     }
+    // A signal while the schemas load ends the watch cleanly too.
+    record::install_signal_handlers();
     let mut args = args.clone();
     let protocols = args.schema.take_protocol_lists();
     args.show.protocols.extend(protocols);
@@ -38,6 +41,18 @@ pub fn run(args: &WatchArgs) -> anyhow::Result<ExitCode> {
     let opts = options(&out_args)?;
     let filter = filter(&out_args)?;
     let pool = crate::schema::pool(&args.schema, &[])?;
+    // Before the table heading: without privileges or a file to write there
+    // is nothing to watch (the recorder creates the file again).
+    record::check_privileges()?;
+    if let Some(w) = &args.write {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o600)
+            .open(w)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", w.display()))?;
+    }
     // Stdout is line-buffered: every row reaches the terminal or the pipe
     // as it is written.
     let stdout = io::stdout();

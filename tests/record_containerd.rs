@@ -44,6 +44,20 @@ fn ctr_version_against_a_private_containerd() {
         |pid: u32| pkts.iter().filter(|p| p.meta.as_ref().is_some_and(|m| m.pid == pid)).count();
     assert!(from(ctr_pid) > 0, "no packet from ctr (pid {ctr_pid})");
     assert!(from(containerd_pid) > 0, "no packet from containerd (pid {containerd_pid})");
+    // Every packet that names a sender names its own: the client side is
+    // ctr, the server side (port 80) containerd, handshake and FIN included.
+    for (i, p) in pkts.iter().enumerate() {
+        let want = if p.src.port() == 80 { containerd_pid } else { ctr_pid };
+        if let Some(m) = &p.meta {
+            assert_eq!(m.pid, want, "packet {} ({} → {}): metadata {m}", i + 1, p.src, p.dst);
+            assert_eq!(p.pid_tid.map(|(pid, _)| pid), Some(want), "packet {}: option 8", i + 1);
+            let c = p.comment.as_deref().unwrap_or_default();
+            assert!(c.contains(&format!(" pid={want} ")), "packet {}: comment {c:?}", i + 1);
+        } else {
+            assert!(p.payload.is_empty(), "packet {} carries data but no metadata", i + 1);
+            assert!(p.pid_tid.is_none() && p.comment.is_none(), "packet {}: half metadata", i + 1);
+        }
+    }
     let preface = pkts.iter().find(|p| p.payload.starts_with(PREFACE)).expect("HTTP/2 preface");
     let m = preface.meta.as_ref().unwrap();
     assert_eq!((m.pid, m.comm.as_str()), (ctr_pid, "ctr"));

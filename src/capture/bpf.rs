@@ -59,7 +59,7 @@ pub enum BpfError {
     #[error("--probe {backend}: {reason}; use --probe tracepoint (or auto)")]
     Backend { backend: &'static str, reason: String },
     #[error("--ring-size {0}: must be a power of two of at least 4096 and at most 1G")]
-    RingSize(u64),
+    RingSize(String),
     #[error("too many {what} filters: at most {max}")]
     TooMany { what: &'static str, max: usize },
 }
@@ -190,6 +190,15 @@ impl Backend {
 /// Ring size of a trial load by `--probe auto` (the real one follows).
 const TRIAL_RING: u64 = 4096;
 
+/// Checks a ring buffer size of `size` bytes; the error shows `typed`, the
+/// spelling the user gave (`3G`).
+pub fn check_ring_size(size: u64, typed: &str) -> Result<(), BpfError> {
+    if !size.is_power_of_two() || !(4096..=1 << 30).contains(&size) {
+        return Err(BpfError::RingSize(typed.to_string()));
+    }
+    Ok(())
+}
+
 /// Opens, configures, loads and attaches the kernel side with the backend
 /// `--probe` asks for; `auto` tries fentry, then kprobe, then the syscall
 /// tracepoints, and logs (info) which it chose and why the others failed.
@@ -199,9 +208,7 @@ pub fn load<'obj>(
     ring_size: u64,
     probe: Probe,
 ) -> Result<Loaded<'obj>, BpfError> {
-    if !ring_size.is_power_of_two() || !(4096..=1 << 30).contains(&ring_size) {
-        return Err(BpfError::RingSize(ring_size));
-    }
+    check_ring_size(ring_size, &ring_size.to_string())?;
     check_limits(filter)?;
     route_libbpf_messages();
     let backend = match probe {

@@ -229,7 +229,7 @@ impl Tracker {
                 flags: TcpFlags::PSH | TcpFlags::ACK,
                 payload: piece,
             };
-            w.write_segment(conn.iface, ts, &seg, dir, &meta)?;
+            w.write_segment(conn.iface, ts, &seg, dir, Some(&meta))?;
             half.next += piece.len() as u64;
         }
         if ev.flags & F_CALL_START != 0 {
@@ -350,7 +350,10 @@ impl Tracker {
                 break;
             }
             let seg = Segment { src, dst, seq, ack, flags, payload: &[] };
-            w.write_segment(conn.iface, ts, &seg, dir, meta)?;
+            // The chunk's metadata describes its sender only; the other
+            // end's packets carry none (its thread and name are unknown).
+            let by_sender = (src == s) == sender_is_server;
+            w.write_segment(conn.iface, ts, &seg, dir, by_sender.then_some(&**meta))?;
         }
         let key = self.next_conn;
         self.next_conn += 1;
@@ -456,7 +459,9 @@ fn fin(
     if half.fin {
         return Ok(());
     }
-    let meta = half.meta.clone().or_else(|| other.meta.clone()).unwrap_or_default();
+    // The side's own metadata, or none if it never sent anything: the other
+    // side's would name the wrong sender.
+    let meta = half.meta.clone();
     let seg = Segment {
         src,
         dst,
@@ -465,7 +470,7 @@ fn fin(
         flags: TcpFlags::FIN | TcpFlags::ACK,
         payload: &[],
     };
-    w.write_segment(conn.iface, ts, &seg, dir, &meta)?;
+    w.write_segment(conn.iface, ts, &seg, dir, meta.as_deref())?;
     half.fin = true;
     Ok(())
 }
@@ -582,6 +587,53 @@ mod tests {
         // The gap: "again" starts 10 bytes after the first byte.
         assert_eq!((p[5].2, &p[5].5[..]), (isn_c + 11, &b"again"[..]));
         assert!(p[6].4 && p[6].0 == sport && p[6].2 == isn_s + 3, "server FIN after its 2 bytes");
+    }
+
+    /// (src port, pid in the packet's comment) of every packet.
+    fn senders(path: &Path) -> Vec<(u16, Option<u32>)> {
+        use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketOption;
+        use pcap_file::pcapng::blocks::opt_common::CommonOption;
+        let mut r = PcapNgReader::new(std::fs::File::open(path).unwrap()).unwrap();
+        let mut out = Vec::new();
+        while let Some(b) = r.next_block() {
+            if let (Block::EnhancedPacket(e), _) = b.unwrap() {
+                let p = etherparse::SlicedPacket::from_ip(&e.data).unwrap();
+                let Some(etherparse::TransportSlice::Tcp(t)) = p.transport else { panic!() };
+                let pid = e.options.iter().find_map(|o| match o {
+                    EnhancedPacketOption::Common(CommonOption::Comment(c)) => {
+                        let rest = c.split(" pid=").nth(1)?;
+                        rest.split(' ').next()?.parse().ok()
+                    }
+                    _ => None,
+                });
+                out.push((t.source_port(), pid));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn every_packet_names_its_own_sender() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("t.pcapng");
+        let (mut w, mut t) = writer_and_tracker(&out);
+        // The server (sock 2, pid 2) speaks first: the client's SYN and ACK
+        // are written on behalf of pid 1, which has not been seen yet.
+        assert!(t.handle(&event(2, 1, 0, F_SENDER_BOUND, b"banner"), &mut w).unwrap());
+        // The client closes without having sent anything.
+        let mut close = event(1, 2, 0, F_PEER_BOUND, b"");
+        close.kind = EV_CLOSE;
+        t.handle(&close, &mut w).unwrap();
+        w.finish(2_000, None).unwrap();
+        let p = senders(&out);
+        assert_eq!(p.len(), 5, "SYN, SYN-ACK, ACK, data, FIN: {p:?}");
+        for (port, pid) in &p {
+            let sender = if *port == SERVER_PORT { 2 } else { 1 };
+            assert!(pid.is_none_or(|pid| pid == sender), "port {port} says pid {pid:?}: {p:?}");
+        }
+        assert_eq!(p[1], (SERVER_PORT, Some(2)), "the SYN-ACK is the sender's own");
+        assert_eq!(p[3], (SERVER_PORT, Some(2)), "the data is the sender's own");
+        assert_eq!((p[0].1, p[2].1, p[4].1), (None, None, None), "nothing known of the client");
     }
 
     #[test]

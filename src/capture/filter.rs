@@ -35,6 +35,8 @@ pub enum FilterError {
     TooLong(String),
     #[error("socket pattern {0:?}: invalid glob: {1}")]
     BadGlob(String, String),
+    #[error("socket pattern \"@\": an abstract name needs a name after the @")]
+    EmptyAbstract,
     #[error("too many socket patterns (at most {0} after resolving symlinks)")]
     TooMany(usize),
 }
@@ -90,6 +92,9 @@ impl SocketFilter {
             return Ok(());
         }
         if let Some(name) = pat.strip_prefix('@') {
+            if name.is_empty() {
+                return Err(FilterError::EmptyAbstract);
+            }
             let mut raw = vec![0u8];
             raw.extend_from_slice(name.as_bytes());
             return self.add_spelling(pat, &raw);
@@ -161,6 +166,33 @@ impl SocketFilter {
         }
         self.resolved.insert(raw.to_vec(), s.clone());
         s
+    }
+}
+
+/// Says at the start which sockets are not there (yet): a warning for each
+/// exact `--socket` path that does not exist or is not a socket, or, for the
+/// default set, one line of which exist. Recording goes on either way: a
+/// socket made later is still recorded.
+pub fn report_missing(args: &[String]) {
+    let exists = |p: &str| {
+        use std::os::unix::fs::FileTypeExt;
+        std::fs::metadata(p).is_ok_and(|m| m.file_type().is_socket())
+    };
+    let exact = |p: &&str| p.starts_with('/') && !p.contains(['*', '?', '[']);
+    if args.is_empty() {
+        let (there, missing): (Vec<&str>, Vec<&str>) =
+            DEFAULT_SOCKETS.iter().copied().filter(exact).partition(|p| exists(p));
+        log::info!(
+            "default sockets: present: {}; missing: {}",
+            if there.is_empty() { "none".to_string() } else { there.join(", ") },
+            if missing.is_empty() { "none".to_string() } else { missing.join(", ") },
+        );
+        return;
+    }
+    for p in args.iter().map(String::as_str).filter(exact) {
+        if !exists(p) {
+            log::warn!("--socket {p}: no such socket (yet); recording it if it appears");
+        }
     }
 }
 
@@ -324,5 +356,7 @@ mod tests {
         assert_eq!(bad, FilterError::NotAbsolute("relative.sock".into()));
         let long = format!("/{}", "x".repeat(200));
         assert!(matches!(SocketFilter::parse(&[long], 64), Err(FilterError::TooLong(_))));
+        let empty = SocketFilter::parse(&["@".into()], 64).unwrap_err();
+        assert_eq!(empty, FilterError::EmptyAbstract);
     }
 }

@@ -15,7 +15,7 @@ use log::LevelFilter;
 
 use crate::capture::bpf::{self, Event, KernelFilter};
 use crate::capture::conn::{self, Tracker};
-use crate::capture::filter::SocketFilter;
+use crate::capture::filter::{self, SocketFilter};
 use crate::capture::schemas::SchemaEmbedder;
 use crate::capture::status::{self, Progress, Status};
 use crate::capture::tracefs;
@@ -80,6 +80,8 @@ pub fn run(args: &RecordArgs) -> anyhow::Result<ExitCode> {
 /// Records as `dockersnoop record` does; `observer`, when given, also sees
 /// every packet written (how `watch` decodes live what the file gets).
 pub fn record(args: &RecordArgs, observer: Option<PacketObserver>) -> anyhow::Result<ExitCode> {
+    // First of all: a signal from now on ends the recording cleanly.
+    install_signal_handlers();
     // Quiet, or stderr going to a file: nothing but errors and the summary,
     // unless the user asked for more with -v.
     if (args.quiet || !std::io::stderr().is_terminal()) && log::max_level() == LevelFilter::Info {
@@ -87,12 +89,22 @@ pub fn record(args: &RecordArgs, observer: Option<PacketObserver>) -> anyhow::Re
     }
     let sel = &args.select;
     let ring_size = parse_size(&sel.ring_size).map_err(|e| anyhow::anyhow!("--ring-size: {e}"))?;
+    bpf::check_ring_size(ring_size, &sel.ring_size)?;
     let to_stdout = args.output.as_os_str() == "-";
     if to_stdout && args.file_size.is_some() {
         bail!("-C: cannot rotate when writing to stdout");
     }
     if args.file_count.is_some() && args.file_size.is_none() {
         bail!("-W: only works together with -C");
+    }
+    if args.file_size == Some(0) {
+        bail!("-C 0: the file size must be at least 1 (megabyte)");
+    }
+    if args.file_count == Some(0) {
+        bail!("-W 0: the number of files must be at least 1");
+    }
+    if sel.count == Some(0) {
+        bail!("-c 0: the packet count must be at least 1");
     }
     let filter = SocketFilter::parse(&sel.sockets, bpf::MAX_PATTERNS)?;
     let kfilter = KernelFilter {
@@ -102,12 +114,9 @@ pub fn record(args: &RecordArgs, observer: Option<PacketObserver>) -> anyhow::Re
         comms: sel.comms.clone(),
     };
     check_privileges()?;
-    tracefs::ensure()?;
+    filter::report_missing(&sel.sockets);
 
-    let mut obj = MaybeUninit::uninit();
-    let loaded = bpf::load(&mut obj, &kfilter, ring_size, sel.probe)?;
-    log::debug!("probe backend: {}", loaded.backend);
-
+    // The output before the (slow) eBPF load: a bad -o fails at once.
     let start_ns = real_now_ns();
     let spec = OutputSpec {
         path: (!to_stdout).then(|| args.output.clone()),
@@ -115,6 +124,18 @@ pub fn record(args: &RecordArgs, observer: Option<PacketObserver>) -> anyhow::Re
         max_files: args.file_count,
     };
     let mut writer = CaptureWriter::create(spec, section_info(), start_ns)?;
+    tracefs::ensure()?;
+    if STOP.load(Ordering::Relaxed) {
+        // Stopped before anything could be captured: an empty, valid file.
+        writer.finish(real_now_ns(), None)?;
+        eprintln!("{}", status::summary(Progress { chunks: 0, bytes: 0, dropped: 0 }));
+        return Ok(ExitCode::SUCCESS);
+    }
+
+    let mut obj = MaybeUninit::uninit();
+    let loaded = bpf::load(&mut obj, &kfilter, ring_size, sel.probe)?;
+    log::debug!("probe backend: {}", loaded.backend);
+
     if let Some(observer) = observer {
         writer.observe(observer);
     }
@@ -123,6 +144,9 @@ pub fn record(args: &RecordArgs, observer: Option<PacketObserver>) -> anyhow::Re
     // joined, which only makes decoding more careful.
     let mut tracker = Tracker::new(filter, mono_to_real_offset());
     tracker.set_existing(conn::unix_socket_inodes());
+    // The headers reach the file now: a non-empty file says the probes are
+    // attached (the file itself was created before loading them).
+    writer.flush()?;
     let state = RefCell::new(State {
         tracker,
         writer,
@@ -137,7 +161,6 @@ pub fn record(args: &RecordArgs, observer: Option<PacketObserver>) -> anyhow::Re
         .context("setting up the ring buffer")?;
     let ring = rb.build().context("setting up the ring buffer")?;
 
-    install_signal_handlers();
     let deadline = sel.duration.map(|s| Instant::now() + Duration::from_secs_f64(s.max(0.0)));
     let mut status = Status::new(args.quiet, &target);
     let (mut last_flush, mut last_reap, mut last_status) =
@@ -220,7 +243,7 @@ fn progress(st: &State, k: bpf::KernelStats) -> Progress {
 
 /// Fails with one line when the process cannot load BPF programs:
 /// root, or CAP_BPF and CAP_PERFMON (CAP_SYS_ADMIN covers both).
-fn check_privileges() -> anyhow::Result<()> {
+pub fn check_privileges() -> anyhow::Result<()> {
     const CAP_SYS_ADMIN: u32 = 21;
     const CAP_PERFMON: u32 = 38;
     const CAP_BPF: u32 = 39;
@@ -286,7 +309,7 @@ extern "C" fn on_signal(_: libc::c_int) {
 
 /// SIGINT, SIGTERM and SIGHUP set [`STOP`]; without SA_RESTART, so the ring
 /// buffer poll returns at once.
-fn install_signal_handlers() {
+pub fn install_signal_handlers() {
     for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
         // SAFETY: the handler only stores to an atomic, which is
         // async-signal-safe; the sigaction struct is fully initialised.

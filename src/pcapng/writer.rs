@@ -51,12 +51,14 @@ pub type PacketObserver = Box<dyn FnMut(&Packet)>;
 /// Why writing a capture failed.
 #[derive(Debug, thiserror::Error)]
 pub enum WriteError {
-    #[error("{path}: {source}")]
-    Open { path: PathBuf, source: io::Error },
-    #[error("{path}: {source}")]
-    Write { path: String, source: PcapNgWriteError },
-    #[error("{path}: {source}")]
-    Io { path: String, source: io::Error },
+    // The cause is part of the message, and so not also a `source` (which
+    // `{:#}` would print a second time).
+    #[error("{path}: {err}")]
+    Open { path: PathBuf, err: io::Error },
+    #[error("{path}: {err}")]
+    Write { path: String, err: PcapNgWriteError },
+    #[error("{path}: {err}")]
+    Io { path: String, err: io::Error },
     #[error("building a synthetic packet: {0}")]
     Build(String),
 }
@@ -171,11 +173,11 @@ impl Sink {
             .truncate(true)
             .mode(0o600)
             .open(path)
-            .map_err(|source| WriteError::Open { path: path.into(), source })?;
+            .map_err(|err| WriteError::Open { path: path.into(), err })?;
         let buf = BufWriter::with_capacity(256 << 10, file);
         if path.extension().is_some_and(|e| e == "zst") {
             let enc = zstd::Encoder::new(buf, 3)
-                .map_err(|source| WriteError::Open { path: path.into(), source })?;
+                .map_err(|err| WriteError::Open { path: path.into(), err })?;
             return Ok(Sink::Zstd(enc));
         }
         Ok(Sink::File(buf))
@@ -365,22 +367,18 @@ impl CaptureWriter {
         ts_ns: u64,
         seg: &Segment<'_>,
         dir: Direction,
-        meta: &ProcMeta,
+        meta: Option<&ProcMeta>,
     ) -> Result<(), WriteError> {
         let mut data = Vec::with_capacity(40 + seg.payload.len());
         seg.build(&mut data)?;
-        self.meta_buf.clear();
-        meta.encode(&mut self.meta_buf);
+        let mut options = vec![EnhancedPacketOption::Flags(dir.epb_flags())];
         let mut pid_tid = [0u8; 8];
-        pid_tid[..4].copy_from_slice(&meta.pid.to_le_bytes());
-        pid_tid[4..].copy_from_slice(&meta.tid.to_le_bytes());
-        let block = EnhancedPacketBlock {
-            interface_id: iface,
-            timestamp: Duration::from_nanos(ts_ns),
-            original_len: data.len() as u32,
-            data: Cow::Borrowed(&data),
-            options: vec![
-                EnhancedPacketOption::Flags(dir.epb_flags()),
+        self.meta_buf.clear();
+        if let Some(meta) = meta {
+            meta.encode(&mut self.meta_buf);
+            pid_tid[..4].copy_from_slice(&meta.pid.to_le_bytes());
+            pid_tid[4..].copy_from_slice(&meta.tid.to_le_bytes());
+            options.extend([
                 // The option value is in the section's byte order, which
                 // start_section sets to little-endian.
                 EnhancedPacketOption::Common(CommonOption::Unknown(UnknownOption::new(
@@ -391,7 +389,14 @@ impl CaptureWriter {
                 EnhancedPacketOption::Common(CommonOption::CustomBinaryCopiable(
                     CustomBinaryOption { pen: PEN, value: Cow::Borrowed(&self.meta_buf) },
                 )),
-            ],
+            ]);
+        }
+        let block = EnhancedPacketBlock {
+            interface_id: iface,
+            timestamp: Duration::from_nanos(ts_ns),
+            original_len: data.len() as u32,
+            data: Cow::Borrowed(&data),
+            options,
         };
         write_block(&mut self.out, block, &self.current_name)?;
         if let Some(s) = self.stats.get_mut(iface as usize) {
@@ -403,7 +408,7 @@ impl CaptureWriter {
                 link: LinkType::RAW,
                 orig_len: data.len() as u32,
                 data,
-                meta: Some(Arc::new(meta.clone())),
+                meta: meta.map(|m| Arc::new(m.clone())),
                 offset: 0,
             });
         }
@@ -424,10 +429,7 @@ impl CaptureWriter {
         let new = start_section(sink, &self.info, &name)?;
         let old = std::mem::replace(&mut self.out, new);
         let old_name = std::mem::replace(&mut self.current_name, name);
-        old.into_inner()
-            .sink
-            .finish()
-            .map_err(|source| WriteError::Io { path: old_name, source })?;
+        old.into_inner().sink.finish().map_err(|err| WriteError::Io { path: old_name, err })?;
         self.file_no += 1;
         for name in &self.interfaces {
             write_interface(&mut self.out, name, &self.current_name)?;
@@ -447,14 +449,14 @@ impl CaptureWriter {
         self.out
             .get_mut()
             .flush()
-            .map_err(|source| WriteError::Io { path: self.current_name.clone(), source })
+            .map_err(|err| WriteError::Io { path: self.current_name.clone(), err })
     }
 
     /// Writes the statistics blocks and closes the output.
     pub fn finish(mut self, end_ns: u64, comment: Option<String>) -> Result<(), WriteError> {
         self.write_statistics(end_ns, comment)?;
         let name = self.current_name.clone();
-        self.out.into_inner().sink.finish().map_err(|source| WriteError::Io { path: name, source })
+        self.out.into_inner().sink.finish().map_err(|err| WriteError::Io { path: name, err })
     }
 
     fn write_statistics(&mut self, end_ns: u64, comment: Option<String>) -> Result<(), WriteError> {
@@ -503,7 +505,7 @@ fn start_section(
         ..Default::default()
     };
     PcapNgWriter::with_section_header(Counted { sink, bytes: 0 }, shb)
-        .map_err(|source| WriteError::Write { path: name.into(), source })
+        .map_err(|err| WriteError::Write { path: name.into(), err })
 }
 
 fn write_interface(
@@ -553,7 +555,7 @@ fn write_block<'a, B: PcapNgBlock<'a>>(
 ) -> Result<(), WriteError> {
     out.write_pcapng_block(block)
         .map(|_| ())
-        .map_err(|source| WriteError::Write { path: file.into(), source })
+        .map_err(|err| WriteError::Write { path: file.into(), err })
 }
 
 #[cfg(test)]
@@ -624,7 +626,7 @@ mod tests {
         w.add_names(&[(Ipv4Addr::new(10, 0, 0, 1), "x.sock".into())]).unwrap();
         let meta = ProcMeta { pid: 5, tid: 6, comm: "c".into(), ..Default::default() };
         let seg = segment(b"hello");
-        w.write_segment(iface, 1_000_000_123, &seg, Direction::Inbound, &meta).unwrap();
+        w.write_segment(iface, 1_000_000_123, &seg, Direction::Inbound, Some(&meta)).unwrap();
         w.finish(2_000_000_000, None).unwrap();
 
         use std::os::unix::fs::PermissionsExt;
@@ -668,7 +670,7 @@ mod tests {
         w.write_schema_block(crate::schema::encode_embedded(&set("b.proto")).unwrap()).unwrap();
         let meta = ProcMeta { pid: 5, tid: 6, comm: "c".into(), ..Default::default() };
         let seg = segment(b"x");
-        w.write_segment(iface, 1, &seg, Direction::Outbound, &meta).unwrap();
+        w.write_segment(iface, 1, &seg, Direction::Outbound, Some(&meta)).unwrap();
         assert!(w.rotate_if_full(2).unwrap());
         w.finish(3, None).unwrap();
 

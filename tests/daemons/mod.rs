@@ -297,7 +297,7 @@ pub struct Watch {
 
 impl Watch {
     /// Starts `watch` with `args` (which include `-w FILE`) and waits until
-    /// the probes are attached (the file is created right after).
+    /// the probes are attached (the file gets its headers right after).
     pub fn start(args: &[&str], written: &Path, stdout: &Path) -> Watch {
         let out = std::fs::File::create(stdout).unwrap();
         let child = dockersnoop()
@@ -309,7 +309,7 @@ impl Watch {
             .expect("spawning dockersnoop watch");
         let mut w = Watch { child: Some(child), stdout: stdout.to_path_buf() };
         let deadline = Instant::now() + START_TIMEOUT;
-        while !written.exists() {
+        while std::fs::metadata(written).map_or(0, |m| m.len()) == 0 {
             if let Some(st) = w.child.as_mut().unwrap().try_wait().unwrap() {
                 panic!("dockersnoop watch exited ({st}) before attaching: {}", w.stop_stderr());
             }

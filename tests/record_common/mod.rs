@@ -39,7 +39,7 @@ pub struct Recorder {
 
 impl Recorder {
     /// Starts recording into `out` and waits until the probes are attached
-    /// (the file is created right after).
+    /// (the file gets its headers right after).
     pub fn start(out: &Path, extra: &[&str]) -> Recorder {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_dockersnoop"));
         cmd.arg("record").arg("-o").arg(out).arg("-q").args(extra);
@@ -55,7 +55,7 @@ impl Recorder {
         let child = cmd.spawn().expect("spawning dockersnoop record");
         let mut r = Recorder { child: Some(child), out: out.to_path_buf() };
         let deadline = Instant::now() + Duration::from_secs(60);
-        while !out.exists() {
+        while std::fs::metadata(out).map_or(0, |m| m.len()) == 0 {
             if let Some(st) = r.child.as_mut().unwrap().try_wait().unwrap() {
                 let err = r.stderr();
                 panic!("dockersnoop record exited ({st}) before attaching: {err}");
