@@ -98,7 +98,8 @@ pub enum ReadErrorKind {
 ///
 /// Displays as one line: `{file}: offset {offset}: {what}`, where `offset`
 /// is the byte offset, in the decompressed file, of the block or record that
-/// failed. Every packet before that block has been returned.
+/// failed; errors about the file itself rather than its data (it cannot be
+/// opened) show no offset. Every packet before that block has been returned.
 #[derive(Debug)]
 pub struct ReadError {
     pub file: String,
@@ -108,7 +109,10 @@ pub struct ReadError {
 
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: offset {}: {}", self.file, self.offset, self.kind)
+        match self.kind {
+            ReadErrorKind::Open(_) => write!(f, "{}: {}", self.file, self.kind),
+            _ => write!(f, "{}: offset {}: {}", self.file, self.offset, self.kind),
+        }
     }
 }
 
@@ -167,11 +171,13 @@ impl CaptureReader {
     /// consulted.
     pub fn open(path: &Path) -> Result<CaptureReader, ReadError> {
         let name = path.display().to_string();
-        let file = File::open(path).map_err(|e| ReadError {
-            file: name.clone(),
-            offset: 0,
-            kind: ReadErrorKind::Open(e),
-        })?;
+        let open_error =
+            |e| ReadError { file: name.clone(), offset: 0, kind: ReadErrorKind::Open(e) };
+        let file = File::open(path).map_err(open_error)?;
+        // A directory opens but fails the first read: say so as `cannot open`.
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(open_error(io::Error::from_raw_os_error(libc::EISDIR)));
+        }
         CaptureReader::from_reader(&name, Box::new(file))
     }
 
