@@ -356,5 +356,40 @@ fn several_files_and_compressed_ones() {
     let out = run(&["decode", "--format", "json", p(&a), "/nonexistent.pcap", p(&b)], &[]);
     assert_eq!(out.status, 1);
     assert_eq!(out.json().len(), 18);
-    assert!(out.stderr.contains("/nonexistent.pcap: offset 0: cannot open"), "{}", out.stderr);
+    assert!(out.stderr.contains("/nonexistent.pcap: cannot open"), "{}", out.stderr);
+}
+
+#[test]
+fn stdin_and_pipes_are_read_once() {
+    let dir = tempdir();
+    let bytes = calls(3, Some(meta("client", 10, 20)), Some(meta("server", 20, 10)));
+    let file = write(dir.path(), "c.pcapng", &bytes);
+    let (want, _) = decode_json(&[p(&file)]);
+    assert_eq!(rows(&want, "REQ").len(), 3);
+
+    // `-` is standard input, a pipe.
+    let out = run_with_stdin(&["decode", "--format", "json", "-"], &bytes);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(out.json(), want);
+    // So is /dev/stdin (a pipe here, as in `cat c.pcapng | decode /dev/stdin`).
+    let out = run_with_stdin(&["decode", "--format", "json", "/dev/stdin"], &bytes);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(out.json(), want);
+    // Errors on stdin name it.
+    let out = run_with_stdin(&["decode", "-"], b"");
+    assert_eq!(out.status, 1);
+    assert!(out.stderr.contains("dockersnoop: stdin: offset 0: file is empty"), "{}", out.stderr);
+
+    // A FIFO is opened once: a second open would wait for a second writer
+    // forever.
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("run mkfifo");
+    assert!(made.success(), "mkfifo {} failed", fifo.display());
+    let writer = {
+        let (fifo, bytes) = (fifo.clone(), bytes.clone());
+        std::thread::spawn(move || std::fs::write(&fifo, &bytes).expect("write the FIFO"))
+    };
+    let (got, _) = decode_json(&[p(&fifo)]);
+    writer.join().expect("FIFO writer");
+    assert_eq!(got, want);
 }

@@ -33,11 +33,22 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
 
     let mut failed = false;
     for path in &args.files {
-        let pool = pool_for(args, path)?;
+        let input = Input::of(path);
+        let pool = match input {
+            Input::File => pool_for(args, path)?,
+            Input::Stream | Input::Stdin => {
+                // A pipe can be read only once: no pass for embedded schemas.
+                log::debug!(
+                    "{}: not a regular file, read once: schemas embedded in it are not used",
+                    input.name(path).display()
+                );
+                crate::schema::pool(&args.schema, &[])?
+            }
+        };
         let mut decoder = Decoder::new(pool, opts.clone());
-        let outcome = decode_file(path, &mut decoder, &filter, &mut sink);
+        let outcome = decode_file(path, input, &mut decoder, &filter, &mut sink);
         sink.flush()?;
-        warn_summary(path, &decoder.summary());
+        warn_summary(input.name(path), &decoder.summary());
         match outcome {
             Ok(()) => {}
             Err(FileError::Read(e)) => {
@@ -61,6 +72,45 @@ pub(crate) fn options(o: &OutputArgs) -> anyhow::Result<DecodeOptions> {
     })
 }
 
+/// What a FILE argument names, which decides how often it can be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Input {
+    /// A regular file: read twice, once for embedded schemas.
+    File,
+    /// A pipe, FIFO or character device (`<(cmd)`, `/dev/stdin`): read once.
+    Stream,
+    /// `-`: standard input, read once.
+    Stdin,
+}
+
+impl Input {
+    fn of(path: &Path) -> Input {
+        if path.as_os_str() == "-" {
+            return Input::Stdin;
+        }
+        // A missing or unreadable file is reported when it is opened.
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() && !m.is_dir() => Input::Stream,
+            _ => Input::File,
+        }
+    }
+
+    /// The name used in messages.
+    fn name(self, path: &Path) -> &Path {
+        match self {
+            Input::Stdin => Path::new("stdin"),
+            _ => path,
+        }
+    }
+
+    fn open(self, path: &Path) -> Result<CaptureReader, ReadError> {
+        match self {
+            Input::Stdin => CaptureReader::from_reader("stdin", Box::new(io::stdin())),
+            _ => CaptureReader::open(path),
+        }
+    }
+}
+
 /// Why one file stopped early.
 enum FileError {
     /// The capture is corrupt or truncated: everything before was decoded.
@@ -73,11 +123,13 @@ enum FileError {
 /// that point is still flushed: open calls end as incomplete.
 fn decode_file(
     path: &Path,
+    input: Input,
     decoder: &mut Decoder,
     filter: &Filter,
     sink: &mut Sink,
 ) -> Result<(), FileError> {
-    let mut reader = CaptureReader::open(path).map_err(FileError::Read)?;
+    let mut reader = input.open(path).map_err(FileError::Read)?;
+    let path = input.name(path);
     let mut reassembler = Reassembler::new();
     // The first output error, kept until the loop notices it.
     let out_err: RefCell<Option<io::Error>> = RefCell::new(None);
