@@ -14,6 +14,7 @@ use crate::cli::{parse_size, DecodeArgs, Format, OutputArgs};
 use crate::pcapng::reader::{CaptureReader, ReadError};
 use crate::reassembly::tcp::Reassembler;
 use crate::render::{Filter, JsonRenderer, TableRenderer};
+use crate::schema::UserSchemas;
 
 /// Runs `dockersnoop decode`.
 pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
@@ -31,18 +32,20 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         Format::Json => Sink::Json(JsonRenderer::new(out, args.output.show.headers)),
     };
 
+    // Schema errors name the schema file, before any capture is read.
+    let user = crate::schema::UserSchemas::load(&args.schema)?;
     let mut failed = false;
     for path in &args.files {
         let input = Input::of(path);
         let pool = match input {
-            Input::File => pool_for(args, path)?,
+            Input::File => pool_for(&user, path)?,
             Input::Stream | Input::Stdin => {
                 // A pipe can be read only once: no pass for embedded schemas.
                 log::debug!(
                     "{}: not a regular file, read once: schemas embedded in it are not used",
                     input.name(path).display()
                 );
-                crate::schema::pool(&args.schema, &[])?
+                crate::schema::pool_from(&user, &[])?
             }
         };
         let mut decoder = Decoder::new(pool, opts.clone());
@@ -165,7 +168,7 @@ fn decode_file(
 
 /// The schemas for one file: the user's, then the ones embedded in the
 /// capture, then the built-in set.
-fn pool_for(args: &DecodeArgs, path: &Path) -> anyhow::Result<DescriptorPool> {
+fn pool_for(user: &UserSchemas, path: &Path) -> anyhow::Result<DescriptorPool> {
     let embedded = match crate::schema::capture::embedded_sets(path) {
         // The recorder writes a new block each time its merged set grows, so
         // the last block is the most complete: let it win.
@@ -177,7 +180,7 @@ fn pool_for(args: &DecodeArgs, path: &Path) -> anyhow::Result<DescriptorPool> {
             Vec::new()
         }
     };
-    crate::schema::pool(&args.schema, &embedded)
+    crate::schema::pool_from(user, &embedded)
         .with_context(|| format!("{}: loading schemas", path.display()))
 }
 
