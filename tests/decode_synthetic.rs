@@ -393,3 +393,58 @@ fn stdin_and_pipes_are_read_once() {
     writer.join().expect("FIFO writer");
     assert_eq!(got, want);
 }
+
+/// A classic pcap file of `link` type holding `records`.
+fn pcap(link: u32, records: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Magic, version 2.4 (two u16), zone, sigfigs, snaplen, link type.
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, link] {
+        out.extend(v.to_le_bytes());
+    }
+    for (i, r) in records.iter().enumerate() {
+        for v in [i as u32, 0, r.len() as u32, r.len() as u32] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend_from_slice(r);
+    }
+    out
+}
+
+#[test]
+fn skipped_packets_are_named_and_the_heading_always_printed() {
+    let dir = tempdir();
+    // 802.11 (LINKTYPE_IEEE802_11 = 105), which we do not parse.
+    let wifi = write(dir.path(), "wifi.pcap", &pcap(105, &[&[0x80, 0, 0, 0], &[0x40, 0, 0, 0]]));
+    let out = run(&["decode", p(&wifi)], &[]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(out.lines().len(), 1, "{}", out.stdout);
+    assert!(out.stdout.starts_with("COMM "), "{}", out.stdout);
+    assert_eq!(
+        out.stderr.trim_end(),
+        format!(
+            "dockersnoop: warning: {}: 2 packet(s) skipped: link type 105 not supported",
+            wifi.display()
+        )
+    );
+
+    // Raw IP holding UDP only: no TCP at all is worth a word too.
+    let mut udp = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1];
+    udp.extend([0, 53, 0, 53, 0, 8, 0, 0]);
+    let raw = write(dir.path(), "udp.pcap", &pcap(101, &[&udp]));
+    let out = run(&["decode", p(&raw)], &[]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("udp.pcap: no TCP in 1 packet(s): 0 not IP, 1 not TCP"),
+        "{}",
+        out.stderr
+    );
+
+    // A filter matching nothing still shows the columns; JSON stays empty.
+    let file = write(dir.path(), "c.pcapng", &calls(1, Some(meta("client", 10, 20)), None));
+    let out = run(&["decode", "--pid", "999", p(&file)], &[]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(out.lines().len(), 1, "{}", out.stdout);
+    assert!(out.stdout.starts_with("COMM "), "{}", out.stdout);
+    let out = run(&["decode", "--format", "json", "--pid", "999", p(&file)], &[]);
+    assert_eq!(out.stdout, "");
+}

@@ -12,7 +12,7 @@ use prost_reflect::DescriptorPool;
 use super::{DecodeOptions, Decoder, Record, Summary};
 use crate::cli::{parse_size, DecodeArgs, Format, OutputArgs};
 use crate::pcapng::reader::{CaptureReader, ReadError};
-use crate::reassembly::tcp::Reassembler;
+use crate::reassembly::tcp::{Reassembler, ReassemblyStats};
 use crate::render::{Filter, JsonRenderer, TableRenderer};
 use crate::schema::UserSchemas;
 
@@ -49,8 +49,10 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
             }
         };
         let mut decoder = Decoder::new(pool, opts.clone());
-        let outcome = decode_file(path, input, &mut decoder, &filter, &mut sink);
+        let mut stats = ReassemblyStats::default();
+        let outcome = decode_file(path, input, &mut decoder, &filter, &mut sink, &mut stats);
         sink.flush()?;
+        warn_skipped(input.name(path), &stats);
         warn_summary(input.name(path), &decoder.summary());
         match outcome {
             Ok(()) => {}
@@ -61,7 +63,39 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
             Err(FileError::Output(e)) => return Err(e.into()),
         }
     }
+    if let Sink::Table(t) = &mut sink {
+        t.finish()?;
+    }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Says which packets held no TCP for us, when that may explain missing
+/// rows: always for link types we do not parse, and for the rest (UDP,
+/// ARP, fragments) when no packet at all was TCP.
+fn warn_skipped(path: &Path, s: &ReassemblyStats) {
+    let name = path.display();
+    if s.skipped_link_type > 0 {
+        let types = match s.skipped_link_types.len() {
+            1 => s.skipped_link_types.keys().map(|ty| format!("link type {ty}")).collect(),
+            _ => {
+                let each: Vec<String> =
+                    s.skipped_link_types.iter().map(|(ty, n)| format!("{ty} ({n})")).collect();
+                format!("link types {}", each.join(", "))
+            }
+        };
+        eprintln!(
+            "dockersnoop: warning: {name}: {} packet(s) skipped: {types} not supported",
+            s.skipped_link_type
+        );
+    }
+    let other = s.skipped_non_ip + s.skipped_non_tcp + s.skipped_fragments + s.malformed;
+    if s.tcp_segments == 0 && other > 0 {
+        eprintln!(
+            "dockersnoop: warning: {name}: no TCP in {other} packet(s): {} not IP, {} not TCP, \
+             {} IP fragment(s), {} malformed",
+            s.skipped_non_ip, s.skipped_non_tcp, s.skipped_fragments, s.malformed
+        );
+    }
 }
 
 /// The decoder's options from the output flags.
@@ -130,6 +164,7 @@ fn decode_file(
     decoder: &mut Decoder,
     filter: &Filter,
     sink: &mut Sink,
+    stats: &mut ReassemblyStats,
 ) -> Result<(), FileError> {
     let mut reader = input.open(path).map_err(FileError::Read)?;
     let path = input.name(path);
@@ -160,6 +195,7 @@ fn decode_file(
     decoder.finish(&mut emit);
     log::debug!("{}: {:?}", path.display(), reader.stats());
     log::debug!("{}: {:?}", path.display(), reassembler.stats());
+    *stats = reassembler.stats().clone();
     if let Some(e) = out_err.into_inner() {
         return Err(FileError::Output(e));
     }
