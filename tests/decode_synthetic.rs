@@ -448,3 +448,50 @@ fn skipped_packets_are_named_and_the_heading_always_printed() {
     let out = run(&["decode", "--format", "json", "--pid", "999", p(&file)], &[]);
     assert_eq!(out.stdout, "");
 }
+
+#[test]
+fn a_huge_length_field_is_not_called_a_truncation() {
+    let dir = tempdir();
+    // A pcap record whose captured length is 0xfffffff0.
+    let mut bytes = pcap(1, &[]);
+    for v in [0u32, 0, 0xffff_fff0, 0xffff_fff0] {
+        bytes.extend(v.to_le_bytes());
+    }
+    bytes.extend([0; 40]);
+    let file = write(dir.path(), "huge.pcap", &bytes);
+    let out = run(&["decode", p(&file)], &[]);
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stderr.contains(&format!(
+            "{}: offset 24: record length 4294967280 is larger than the 8 MiB limit",
+            file.display()
+        )),
+        "{}",
+        out.stderr
+    );
+
+    // A pcapng enhanced packet block of length 0x7ffffff0 after a call,
+    // plain and gzip-compressed: the call is still decoded.
+    let mut bytes = calls(1, Some(meta("client", 10, 20)), None);
+    let at = bytes.len();
+    for v in [6u32, 0x7fff_fff0, 0, 0, 0] {
+        bytes.extend(v.to_le_bytes());
+    }
+    for (name, data) in [("huge.pcapng", bytes.clone()), ("huge.pcapng.gz", gzip(&bytes))] {
+        let file = write(dir.path(), name, &data);
+        let out = run(&["decode", "--format", "json", p(&file)], &[]);
+        assert_eq!(out.status, 1);
+        assert_eq!(rows(&out.json(), "REQ").len(), 1, "{name}");
+        let want = format!(
+            "{}: offset {at}: block length 2147483632 is larger than the 8 MiB limit",
+            file.display()
+        );
+        assert!(out.stderr.contains(&want), "{name}: {}", out.stderr);
+    }
+
+    // A file cut inside a block is still a truncation.
+    let cut = write(dir.path(), "cut.pcapng", bytes.get(..at - 10).unwrap());
+    let out = run(&["decode", p(&cut)], &[]);
+    assert_eq!(out.status, 1);
+    assert!(out.stderr.contains("truncated: the file ends inside this block"), "{}", out.stderr);
+}
