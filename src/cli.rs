@@ -167,8 +167,9 @@ pub struct SchemaArgs {
     #[arg(long = "protoset", value_name = "FILE")]
     pub protosets: Vec<PathBuf>,
 
-    /// A .proto file, compiled at start-up. Repeatable. (A protocol list
-    /// such as `grpc,ttrpc` that names no file works as `--protocol`.)
+    /// A .proto file, compiled at start-up. Repeatable. A value made only of
+    /// protocol names (`grpc,ttrpc`) is always read as `--protocol`; to load
+    /// a schema file named like a protocol, write a path (`./ttrpc`).
     #[arg(long = "proto", value_name = "FILE")]
     pub protos: Vec<PathBuf>,
 
@@ -227,6 +228,8 @@ pub struct OutputArgs {
 #[derive(Args, Debug, Clone)]
 pub struct DecodeArgs {
     /// Capture files: pcap or pcapng, optionally zstd- or gzip-compressed.
+    /// `-` reads standard input. A pipe or FIFO is read once, so the schemas
+    /// `record` embedded in it are not used: give them with --protoset.
     #[arg(value_name = "FILE", required = true)]
     pub files: Vec<PathBuf>,
 
@@ -266,14 +269,11 @@ impl SchemaArgs {
     /// Takes the `--proto` values that are protocol lists out of the schema
     /// files. `--proto` names .proto files, and users also write it for the
     /// protocol filter (`--proto grpc,ttrpc`, the spelling of `--protocol`
-    /// in issue 6): a value that names no file and reads as protocol names
-    /// is a protocol list.
+    /// in issue 6): a value that reads as a comma list of protocol names is
+    /// a protocol list, whatever files the current directory holds.
     pub fn take_protocol_lists(&mut self) -> Vec<ProtocolArg> {
         let mut protocols = Vec::new();
         self.protos.retain(|p| {
-            if p.exists() {
-                return true;
-            }
             let Some(text) = p.to_str() else { return true };
             let parsed: Option<Vec<ProtocolArg>> =
                 text.split(',').map(|name| ProtocolArg::from_str(name.trim(), true).ok()).collect();
@@ -326,7 +326,7 @@ mod tests {
     }
 
     #[test]
-    fn proto_takes_protocol_lists_that_name_no_file() {
+    fn proto_takes_protocol_lists_whatever_files_exist() {
         let mut schema = SchemaArgs {
             protos: vec!["grpc,ttrpc".into(), "HTTP1".into(), "/no/such/file.proto".into()],
             ..SchemaArgs::default()
@@ -335,13 +335,18 @@ mod tests {
         assert_eq!(taken, [ProtocolArg::Grpc, ProtocolArg::Ttrpc, ProtocolArg::Http1]);
         assert_eq!(schema.protos, [PathBuf::from("/no/such/file.proto")]);
 
-        // A file that exists stays a schema file, whatever its name.
+        // A protocol name stays a protocol even when a file of that name
+        // exists (the current directory must not change the meaning); a
+        // path to it is a schema file.
         let dir = tempfile::tempdir().unwrap();
         let grpc = dir.path().join("grpc");
         std::fs::write(&grpc, "syntax = \"proto3\";").unwrap();
-        let mut schema = SchemaArgs { protos: vec![grpc.clone()], ..SchemaArgs::default() };
-        assert!(schema.take_protocol_lists().is_empty());
-        assert_eq!(schema.protos, [grpc]);
+        let mut schema = SchemaArgs {
+            protos: vec![grpc.clone(), "./grpc".into(), "grpc".into()],
+            ..SchemaArgs::default()
+        };
+        assert_eq!(schema.take_protocol_lists(), [ProtocolArg::Grpc]);
+        assert_eq!(schema.protos, [grpc, PathBuf::from("./grpc")]);
     }
 
     #[test]

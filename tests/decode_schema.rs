@@ -178,3 +178,28 @@ fn schema_embedded_in_the_capture() {
         assert!(out.stdout.contains("acme.v1.Pong"), "{}", out.stdout);
     }
 }
+
+#[test]
+fn schema_errors_name_the_schema_file_before_any_capture() {
+    let dir = tempdir();
+    let cap = write(dir.path(), "c.pcapng", &call(GET, b"", b""));
+    let bad = write(
+        dir.path(),
+        "bad.proto",
+        b"syntax = \"proto3\";\npackage x;\nmessage A { int32 a = 1\n}\n",
+    );
+    let out = run(&["decode", "--proto", p(&bad), p(&cap)], &[]);
+    assert_eq!(out.status, 1);
+    assert_eq!(
+        out.stderr.trim_end(),
+        format!("dockersnoop: {}:4:1: expected ';' or '[', but found '}}'", bad.display())
+    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    // The same from a missing import, named where it is imported.
+    let imp = write(dir.path(), "imp.proto", b"syntax = \"proto3\";\nimport \"no/dep.proto\";\n");
+    let out = run(&["decode", "--proto", p(&imp), p(&cap)], &[]);
+    assert_eq!(
+        out.stderr.trim_end(),
+        format!("dockersnoop: {}:2:1: import 'no/dep.proto' not found", imp.display())
+    );
+}

@@ -356,5 +356,142 @@ fn several_files_and_compressed_ones() {
     let out = run(&["decode", "--format", "json", p(&a), "/nonexistent.pcap", p(&b)], &[]);
     assert_eq!(out.status, 1);
     assert_eq!(out.json().len(), 18);
-    assert!(out.stderr.contains("/nonexistent.pcap: offset 0: cannot open"), "{}", out.stderr);
+    assert!(out.stderr.contains("/nonexistent.pcap: cannot open"), "{}", out.stderr);
+}
+
+#[test]
+fn stdin_and_pipes_are_read_once() {
+    let dir = tempdir();
+    let bytes = calls(3, Some(meta("client", 10, 20)), Some(meta("server", 20, 10)));
+    let file = write(dir.path(), "c.pcapng", &bytes);
+    let (want, _) = decode_json(&[p(&file)]);
+    assert_eq!(rows(&want, "REQ").len(), 3);
+
+    // `-` is standard input, a pipe.
+    let out = run_with_stdin(&["decode", "--format", "json", "-"], &bytes);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(out.json(), want);
+    // So is /dev/stdin (a pipe here, as in `cat c.pcapng | decode /dev/stdin`).
+    let out = run_with_stdin(&["decode", "--format", "json", "/dev/stdin"], &bytes);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(out.json(), want);
+    // Errors on stdin name it.
+    let out = run_with_stdin(&["decode", "-"], b"");
+    assert_eq!(out.status, 1);
+    assert!(out.stderr.contains("dockersnoop: stdin: offset 0: file is empty"), "{}", out.stderr);
+
+    // A FIFO is opened once: a second open would wait for a second writer
+    // forever.
+    let fifo = dir.path().join("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status().expect("run mkfifo");
+    assert!(made.success(), "mkfifo {} failed", fifo.display());
+    let writer = {
+        let (fifo, bytes) = (fifo.clone(), bytes.clone());
+        std::thread::spawn(move || std::fs::write(&fifo, &bytes).expect("write the FIFO"))
+    };
+    let (got, _) = decode_json(&[p(&fifo)]);
+    writer.join().expect("FIFO writer");
+    assert_eq!(got, want);
+}
+
+/// A classic pcap file of `link` type holding `records`.
+fn pcap(link: u32, records: &[&[u8]]) -> Vec<u8> {
+    let mut out = Vec::new();
+    // Magic, version 2.4 (two u16), zone, sigfigs, snaplen, link type.
+    for v in [0xa1b2_c3d4u32, 0x0004_0002, 0, 0, 65535, link] {
+        out.extend(v.to_le_bytes());
+    }
+    for (i, r) in records.iter().enumerate() {
+        for v in [i as u32, 0, r.len() as u32, r.len() as u32] {
+            out.extend(v.to_le_bytes());
+        }
+        out.extend_from_slice(r);
+    }
+    out
+}
+
+#[test]
+fn skipped_packets_are_named_and_the_heading_always_printed() {
+    let dir = tempdir();
+    // 802.11 (LINKTYPE_IEEE802_11 = 105), which we do not parse.
+    let wifi = write(dir.path(), "wifi.pcap", &pcap(105, &[&[0x80, 0, 0, 0], &[0x40, 0, 0, 0]]));
+    let out = run(&["decode", p(&wifi)], &[]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(out.lines().len(), 1, "{}", out.stdout);
+    assert!(out.stdout.starts_with("COMM "), "{}", out.stdout);
+    assert_eq!(
+        out.stderr.trim_end(),
+        format!(
+            "dockersnoop: warning: {}: 2 packet(s) skipped: link type 105 not supported",
+            wifi.display()
+        )
+    );
+
+    // Raw IP holding UDP only: no TCP at all is worth a word too.
+    let mut udp = vec![0x45, 0, 0, 28, 0, 0, 0, 0, 64, 17, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1];
+    udp.extend([0, 53, 0, 53, 0, 8, 0, 0]);
+    let raw = write(dir.path(), "udp.pcap", &pcap(101, &[&udp]));
+    let out = run(&["decode", p(&raw)], &[]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("udp.pcap: no TCP in 1 packet(s): 0 not IP, 1 not TCP"),
+        "{}",
+        out.stderr
+    );
+
+    // A filter matching nothing still shows the columns; JSON stays empty.
+    let file = write(dir.path(), "c.pcapng", &calls(1, Some(meta("client", 10, 20)), None));
+    let out = run(&["decode", "--pid", "999", p(&file)], &[]);
+    assert_eq!(out.status, 0, "{}", out.stderr);
+    assert_eq!(out.lines().len(), 1, "{}", out.stdout);
+    assert!(out.stdout.starts_with("COMM "), "{}", out.stdout);
+    let out = run(&["decode", "--format", "json", "--pid", "999", p(&file)], &[]);
+    assert_eq!(out.stdout, "");
+}
+
+#[test]
+fn a_huge_length_field_is_not_called_a_truncation() {
+    let dir = tempdir();
+    // A pcap record whose captured length is 0xfffffff0.
+    let mut bytes = pcap(1, &[]);
+    for v in [0u32, 0, 0xffff_fff0, 0xffff_fff0] {
+        bytes.extend(v.to_le_bytes());
+    }
+    bytes.extend([0; 40]);
+    let file = write(dir.path(), "huge.pcap", &bytes);
+    let out = run(&["decode", p(&file)], &[]);
+    assert_eq!(out.status, 1);
+    assert!(
+        out.stderr.contains(&format!(
+            "{}: offset 24: record length 4294967280 is larger than the 8 MiB limit",
+            file.display()
+        )),
+        "{}",
+        out.stderr
+    );
+
+    // A pcapng enhanced packet block of length 0x7ffffff0 after a call,
+    // plain and gzip-compressed: the call is still decoded.
+    let mut bytes = calls(1, Some(meta("client", 10, 20)), None);
+    let at = bytes.len();
+    for v in [6u32, 0x7fff_fff0, 0, 0, 0] {
+        bytes.extend(v.to_le_bytes());
+    }
+    for (name, data) in [("huge.pcapng", bytes.clone()), ("huge.pcapng.gz", gzip(&bytes))] {
+        let file = write(dir.path(), name, &data);
+        let out = run(&["decode", "--format", "json", p(&file)], &[]);
+        assert_eq!(out.status, 1);
+        assert_eq!(rows(&out.json(), "REQ").len(), 1, "{name}");
+        let want = format!(
+            "{}: offset {at}: block length 2147483632 is larger than the 8 MiB limit",
+            file.display()
+        );
+        assert!(out.stderr.contains(&want), "{name}: {}", out.stderr);
+    }
+
+    // A file cut inside a block is still a truncation.
+    let cut = write(dir.path(), "cut.pcapng", bytes.get(..at - 10).unwrap());
+    let out = run(&["decode", p(&cut)], &[]);
+    assert_eq!(out.status, 1);
+    assert!(out.stderr.contains("truncated: the file ends inside this block"), "{}", out.stderr);
 }

@@ -319,11 +319,14 @@ fn zstd_and_gzip_by_magic_and_by_file() {
     }
     let err = CaptureReader::open(&dir.path().join("missing.pcap")).err().unwrap();
     assert!(
-        err.to_string().ends_with(
-            "missing.pcap: offset 0: cannot open: No such file or directory (os error 2)"
-        ),
+        err.to_string()
+            .ends_with("missing.pcap: cannot open: No such file or directory (os error 2)"),
         "{err}"
     );
+    // A directory is not capture data either: no offset.
+    let err = CaptureReader::open(dir.path()).err().unwrap();
+    let want = format!("{}: cannot open: Is a directory (os error 21)", dir.path().display());
+    assert_eq!(err.to_string(), want);
 }
 
 #[test]

@@ -12,8 +12,9 @@ use prost_reflect::DescriptorPool;
 use super::{DecodeOptions, Decoder, Record, Summary};
 use crate::cli::{parse_size, DecodeArgs, Format, OutputArgs};
 use crate::pcapng::reader::{CaptureReader, ReadError};
-use crate::reassembly::tcp::Reassembler;
+use crate::reassembly::tcp::{Reassembler, ReassemblyStats};
 use crate::render::{Filter, JsonRenderer, TableRenderer};
+use crate::schema::UserSchemas;
 
 /// Runs `dockersnoop decode`.
 pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
@@ -31,13 +32,28 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
         Format::Json => Sink::Json(JsonRenderer::new(out, args.output.show.headers)),
     };
 
+    // Schema errors name the schema file, before any capture is read.
+    let user = crate::schema::UserSchemas::load(&args.schema)?;
     let mut failed = false;
     for path in &args.files {
-        let pool = pool_for(args, path)?;
+        let input = Input::of(path);
+        let pool = match input {
+            Input::File => pool_for(&user, path)?,
+            Input::Stream | Input::Stdin => {
+                // A pipe can be read only once: no pass for embedded schemas.
+                log::debug!(
+                    "{}: not a regular file, read once: schemas embedded in it are not used",
+                    input.name(path).display()
+                );
+                crate::schema::pool_from(&user, &[])?
+            }
+        };
         let mut decoder = Decoder::new(pool, opts.clone());
-        let outcome = decode_file(path, &mut decoder, &filter, &mut sink);
+        let mut stats = ReassemblyStats::default();
+        let outcome = decode_file(path, input, &mut decoder, &filter, &mut sink, &mut stats);
         sink.flush()?;
-        warn_summary(path, &decoder.summary());
+        warn_skipped(input.name(path), &stats);
+        warn_summary(input.name(path), &decoder.summary());
         match outcome {
             Ok(()) => {}
             Err(FileError::Read(e)) => {
@@ -47,7 +63,39 @@ pub fn run(args: &DecodeArgs) -> anyhow::Result<ExitCode> {
             Err(FileError::Output(e)) => return Err(e.into()),
         }
     }
+    if let Sink::Table(t) = &mut sink {
+        t.finish()?;
+    }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// Says which packets held no TCP for us, when that may explain missing
+/// rows: always for link types we do not parse, and for the rest (UDP,
+/// ARP, fragments) when no packet at all was TCP.
+fn warn_skipped(path: &Path, s: &ReassemblyStats) {
+    let name = path.display();
+    if s.skipped_link_type > 0 {
+        let types = match s.skipped_link_types.len() {
+            1 => s.skipped_link_types.keys().map(|ty| format!("link type {ty}")).collect(),
+            _ => {
+                let each: Vec<String> =
+                    s.skipped_link_types.iter().map(|(ty, n)| format!("{ty} ({n})")).collect();
+                format!("link types {}", each.join(", "))
+            }
+        };
+        eprintln!(
+            "dockersnoop: warning: {name}: {} packet(s) skipped: {types} not supported",
+            s.skipped_link_type
+        );
+    }
+    let other = s.skipped_non_ip + s.skipped_non_tcp + s.skipped_fragments + s.malformed;
+    if s.tcp_segments == 0 && other > 0 {
+        eprintln!(
+            "dockersnoop: warning: {name}: no TCP in {other} packet(s): {} not IP, {} not TCP, \
+             {} IP fragment(s), {} malformed",
+            s.skipped_non_ip, s.skipped_non_tcp, s.skipped_fragments, s.malformed
+        );
+    }
 }
 
 /// The decoder's options from the output flags.
@@ -59,6 +107,45 @@ pub(crate) fn options(o: &OutputArgs) -> anyhow::Result<DecodeOptions> {
             .unwrap_or(usize::MAX),
         headers: o.show.headers,
     })
+}
+
+/// What a FILE argument names, which decides how often it can be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Input {
+    /// A regular file: read twice, once for embedded schemas.
+    File,
+    /// A pipe, FIFO or character device (`<(cmd)`, `/dev/stdin`): read once.
+    Stream,
+    /// `-`: standard input, read once.
+    Stdin,
+}
+
+impl Input {
+    fn of(path: &Path) -> Input {
+        if path.as_os_str() == "-" {
+            return Input::Stdin;
+        }
+        // A missing or unreadable file is reported when it is opened.
+        match std::fs::metadata(path) {
+            Ok(m) if !m.is_file() && !m.is_dir() => Input::Stream,
+            _ => Input::File,
+        }
+    }
+
+    /// The name used in messages.
+    fn name(self, path: &Path) -> &Path {
+        match self {
+            Input::Stdin => Path::new("stdin"),
+            _ => path,
+        }
+    }
+
+    fn open(self, path: &Path) -> Result<CaptureReader, ReadError> {
+        match self {
+            Input::Stdin => CaptureReader::from_reader("stdin", Box::new(io::stdin())),
+            _ => CaptureReader::open(path),
+        }
+    }
 }
 
 /// Why one file stopped early.
@@ -73,11 +160,14 @@ enum FileError {
 /// that point is still flushed: open calls end as incomplete.
 fn decode_file(
     path: &Path,
+    input: Input,
     decoder: &mut Decoder,
     filter: &Filter,
     sink: &mut Sink,
+    stats: &mut ReassemblyStats,
 ) -> Result<(), FileError> {
-    let mut reader = CaptureReader::open(path).map_err(FileError::Read)?;
+    let mut reader = input.open(path).map_err(FileError::Read)?;
+    let path = input.name(path);
     let mut reassembler = Reassembler::new();
     // The first output error, kept until the loop notices it.
     let out_err: RefCell<Option<io::Error>> = RefCell::new(None);
@@ -105,6 +195,7 @@ fn decode_file(
     decoder.finish(&mut emit);
     log::debug!("{}: {:?}", path.display(), reader.stats());
     log::debug!("{}: {:?}", path.display(), reassembler.stats());
+    *stats = reassembler.stats().clone();
     if let Some(e) = out_err.into_inner() {
         return Err(FileError::Output(e));
     }
@@ -113,7 +204,7 @@ fn decode_file(
 
 /// The schemas for one file: the user's, then the ones embedded in the
 /// capture, then the built-in set.
-fn pool_for(args: &DecodeArgs, path: &Path) -> anyhow::Result<DescriptorPool> {
+fn pool_for(user: &UserSchemas, path: &Path) -> anyhow::Result<DescriptorPool> {
     let embedded = match crate::schema::capture::embedded_sets(path) {
         // The recorder writes a new block each time its merged set grows, so
         // the last block is the most complete: let it win.
@@ -125,7 +216,7 @@ fn pool_for(args: &DecodeArgs, path: &Path) -> anyhow::Result<DescriptorPool> {
             Vec::new()
         }
     };
-    crate::schema::pool(&args.schema, &embedded)
+    crate::schema::pool_from(user, &embedded)
         .with_context(|| format!("{}: loading schemas", path.display()))
 }
 

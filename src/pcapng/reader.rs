@@ -15,7 +15,7 @@ use std::error::Error as _;
 use std::fmt;
 use std::fs::File;
 use std::io::{self, Read};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -88,6 +88,8 @@ pub enum ReadErrorKind {
     Truncated(&'static str),
     #[error("{0} is larger than the {limit} MiB read buffer", limit = READ_BUFFER >> 20)]
     TooLarge(&'static str),
+    #[error("{what} length {len} is larger than the {limit} MiB limit", limit = READ_BUFFER >> 20)]
+    LengthTooLarge { what: &'static str, len: u64 },
     #[error("malformed {what}: {detail}")]
     Malformed { what: String, detail: String },
     #[error("packet refers to interface {id} but its section describes {count}")]
@@ -98,7 +100,8 @@ pub enum ReadErrorKind {
 ///
 /// Displays as one line: `{file}: offset {offset}: {what}`, where `offset`
 /// is the byte offset, in the decompressed file, of the block or record that
-/// failed. Every packet before that block has been returned.
+/// failed; errors about the file itself rather than its data (it cannot be
+/// opened) show no offset. Every packet before that block has been returned.
 #[derive(Debug)]
 pub struct ReadError {
     pub file: String,
@@ -108,7 +111,10 @@ pub struct ReadError {
 
 impl fmt::Display for ReadError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: offset {}: {}", self.file, self.offset, self.kind)
+        match self.kind {
+            ReadErrorKind::Open(_) => write!(f, "{}: {}", self.file, self.kind),
+            _ => write!(f, "{}: offset {}: {}", self.file, self.offset, self.kind),
+        }
     }
 }
 
@@ -129,6 +135,9 @@ pub struct CaptureReader {
     ctx: Context,
     /// An error or the end was reached; further calls return `Ok(None)`.
     done: bool,
+    /// The path of a regular file, which can be read again to tell a
+    /// length field beyond the limit from a truncated file.
+    path: Option<PathBuf>,
 }
 
 /// The format-specific reader.
@@ -167,12 +176,27 @@ impl CaptureReader {
     /// consulted.
     pub fn open(path: &Path) -> Result<CaptureReader, ReadError> {
         let name = path.display().to_string();
-        let file = File::open(path).map_err(|e| ReadError {
-            file: name.clone(),
-            offset: 0,
-            kind: ReadErrorKind::Open(e),
+        let open_error =
+            |e| ReadError { file: name.clone(), offset: 0, kind: ReadErrorKind::Open(e) };
+        let file = File::open(path).map_err(open_error)?;
+        // A directory opens but fails the first read: say so as `cannot open`.
+        if file.metadata().is_ok_and(|m| m.is_dir()) {
+            return Err(open_error(io::Error::from_raw_os_error(libc::EISDIR)));
+        }
+        let regular = file.metadata().is_ok_and(|m| m.is_file());
+        let mut reader = CaptureReader::from_reader(&name, Box::new(file)).map_err(|mut e| {
+            // Only the section header block can fail here with a length.
+            if regular && matches!(e.kind, ReadErrorKind::Truncated("block")) {
+                if let Some(kind) = length_too_large(path, e.offset, Format::PcapNg, None) {
+                    e.kind = kind;
+                }
+            }
+            e
         })?;
-        CaptureReader::from_reader(&name, Box::new(file))
+        if regular {
+            reader.path = Some(path.to_owned());
+        }
+        Ok(reader)
     }
 
     /// Same as [`CaptureReader::open`] from any reader (stdin, tests);
@@ -217,6 +241,7 @@ impl CaptureReader {
             eof,
             ctx,
             done: false,
+            path: None,
         })
     }
 
@@ -243,8 +268,17 @@ impl CaptureReader {
                 self.done = true;
                 Ok(None)
             }
-            Err((offset, kind)) => {
+            Err((offset, mut kind)) => {
                 self.done = true;
+                if let (ReadErrorKind::Truncated(_), Some(path)) = (&kind, &self.path) {
+                    let endianness = match &self.inner {
+                        Inner::Pcap { reader, .. } => reader.header().endianness,
+                        Inner::PcapNg { reader } => reader.section().endianness,
+                    };
+                    if let Some(k) = length_too_large(path, offset, self.format, Some(endianness)) {
+                        kind = k;
+                    }
+                }
                 Err(ReadError { file: self.name.clone(), offset, kind })
             }
         }
@@ -551,6 +585,49 @@ fn pcap_error(e: PcapReadError, eof: &AtomicBool) -> ReadErrorKind {
             ReadErrorKind::Malformed { what: "pcap header".into(), detail: lower(&e.to_string()) }
         }
     }
+}
+
+/// When the record or block at `offset` of the file at `path` declares a
+/// length beyond [`READ_BUFFER`], the error that says so. The crate reports
+/// such a length in a short file as a bare end of file, like a truncation,
+/// so the length field is read again from the file (decompressed as
+/// needed); this runs once, on the error path. `endianness` is the
+/// section's, unknown for a section header block, which tells its own.
+fn length_too_large(
+    path: &Path,
+    offset: u64,
+    format: Format,
+    endianness: Option<Endianness>,
+) -> Option<ReadErrorKind> {
+    let file = File::open(path).ok()?;
+    let mut r = compress::decompress(Box::new(file)).ok()?.reader;
+    let skipped = io::copy(&mut (&mut r).take(offset), &mut io::sink()).ok()?;
+    let mut head = [0u8; 12];
+    if skipped != offset || r.read_exact(&mut head).is_err() {
+        return None;
+    }
+    let word = |at: usize, e: Endianness| -> Option<u64> {
+        let b: [u8; 4] = head.get(at..at + 4)?.try_into().ok()?;
+        Some(match e {
+            Endianness::Big => u32::from_be_bytes(b),
+            Endianness::Little => u32::from_le_bytes(b),
+        } as u64)
+    };
+    let (what, len) = match format {
+        // The captured length, after the two timestamp words; the record
+        // header comes on top of it.
+        Format::Pcap => ("record", word(8, endianness?)?),
+        Format::PcapNg => {
+            let e = match (&head[..4], &head[8..]) {
+                ([0x0a, 0x0d, 0x0d, 0x0a], [0x1a, 0x2b, 0x3c, 0x4d]) => Endianness::Big,
+                ([0x0a, 0x0d, 0x0d, 0x0a], [0x4d, 0x3c, 0x2b, 0x1a]) => Endianness::Little,
+                ([0x0a, 0x0d, 0x0d, 0x0a], _) => return None,
+                _ => endianness?,
+            };
+            ("block", word(4, e)?)
+        }
+    };
+    (len + 16 > READ_BUFFER as u64).then_some(ReadErrorKind::LengthTooLarge { what, len })
 }
 
 /// Tells a truncated file from a block too large for the read buffer: the

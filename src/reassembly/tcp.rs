@@ -67,6 +67,8 @@ pub struct ReassemblyStats {
     pub tcp_segments: u64,
     /// Packets of a link type we do not parse.
     pub skipped_link_type: u64,
+    /// The same by link type (LINKTYPE_ value).
+    pub skipped_link_types: BTreeMap<u32, u64>,
     /// Packets that are not IPv4 or IPv6.
     pub skipped_non_ip: u64,
     /// IP packets that are not TCP.
@@ -274,6 +276,9 @@ impl Reassembler {
 
     fn count_skip(&mut self, skip: Skip, pkt: &Packet) {
         trace!("offset {}: packet skipped: {skip:?}", pkt.offset);
+        if skip == Skip::LinkType {
+            *self.stats.skipped_link_types.entry(pkt.link.0).or_default() += 1;
+        }
         let counter = match skip {
             Skip::LinkType => &mut self.stats.skipped_link_type,
             Skip::NotIp => &mut self.stats.skipped_non_ip,

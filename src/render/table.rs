@@ -149,6 +149,17 @@ impl<W: Write> TableRenderer<W> {
         self.out.flush()
     }
 
+    /// The end of all input: writes what is held, and the heading even
+    /// when no row came, so that an empty result still shows its columns.
+    pub fn finish(&mut self) -> io::Result<()> {
+        self.release()?;
+        if !self.header_done {
+            self.header_done = true;
+            self.write_row(&COLUMNS.map(str::to_string), &[])?;
+        }
+        self.out.flush()
+    }
+
     pub fn into_inner(mut self) -> io::Result<W> {
         self.release()?;
         Ok(self.out)
@@ -261,6 +272,16 @@ mod tests {
         for l in &lines[1..] {
             assert_eq!(starts(l), head, "\n{text}");
         }
+    }
+
+    #[test]
+    fn finish_writes_the_heading_without_rows() {
+        let mut t = TableRenderer::new(Vec::new(), None, false);
+        t.flush().unwrap();
+        t.finish().unwrap();
+        let out = String::from_utf8(t.into_inner().unwrap()).unwrap();
+        assert_eq!(out.lines().collect::<Vec<_>>().len(), 1, "{out}");
+        assert!(out.starts_with("COMM     PID    TID    PEER   TYPE STREAM METHOD"), "{out}");
     }
 
     #[test]

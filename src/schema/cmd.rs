@@ -31,7 +31,7 @@ fn extract(args: &SchemaExtractArgs) -> anyhow::Result<ExitCode> {
     for path in &args.binaries {
         match extract_from_file(path) {
             Ok(found) => {
-                eprintln!("{}: {} descriptors", path.display(), found.len());
+                eprintln!("{}: {}", path.display(), plural(found.len(), "descriptor"));
                 files.extend(found);
             }
             Err(e) => {
@@ -59,12 +59,22 @@ fn extract(args: &SchemaExtractArgs) -> anyhow::Result<ExitCode> {
     }
     let services: usize = set.file.iter().map(|f| f.service.len()).sum();
     eprintln!(
-        "wrote {} files, {services} services, {} bytes to {}",
-        set.file.len(),
+        "wrote {}, {}, {} bytes to {}",
+        plural(set.file.len(), "file"),
+        plural(services, "service"),
         bytes.len(),
         args.output.display()
     );
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// `1 file`, `2 files`.
+fn plural(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("{n} {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
 }
 
 /// Tells the user what was renamed, merged and dropped; the many imports of
@@ -83,7 +93,7 @@ fn print_report(report: &MergeReport) {
     }
     let dropped_any = !dropped_imports.is_empty();
     for (import, n) in dropped_imports {
-        eprintln!("dropped import {import} from {n} files: no file has that name");
+        eprintln!("dropped import {import} from {}: no file has that name", plural(n, "file"));
     }
     if dropped_any {
         eprintln!("(types those files use are imported from the files defining them)");
@@ -179,4 +189,16 @@ fn binary_pool(path: &Path) -> anyhow::Result<DescriptorPool> {
     }
     DescriptorPool::from_file_descriptor_set(set)
         .with_context(|| format!("{}: merged descriptors do not load", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plural;
+
+    #[test]
+    fn counts_read_as_english() {
+        assert_eq!(plural(1, "file"), "1 file");
+        assert_eq!(plural(0, "file"), "0 files");
+        assert_eq!(plural(2, "service"), "2 services");
+    }
 }

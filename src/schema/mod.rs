@@ -212,8 +212,31 @@ enum Source {
 /// capture (each the bytes of a FileDescriptorSet), then the built-in set.
 /// The first source that knows a type wins.
 pub fn pool(args: &SchemaArgs, embedded: &[Vec<u8>]) -> anyhow::Result<DescriptorPool> {
+    Ok(pool_from(&UserSchemas::load(args)?, embedded)?)
+}
+
+/// The user's schema sources (`--protoset`, `--proto`), read and checked
+/// once, so that their errors name them before any capture is read.
+#[derive(Clone, Debug, Default)]
+pub struct UserSchemas(Vec<FileDescriptorProto>);
+
+impl UserSchemas {
+    /// Reads and compiles the sources `args` names; an error names the
+    /// schema file (and line:column for a .proto source).
+    pub fn load(args: &SchemaArgs) -> anyhow::Result<UserSchemas> {
+        let user = UserSchemas(user_files(args)?);
+        // Layered alone, the user's files meet the same checks as later.
+        if !user.0.is_empty() {
+            layer(&mut DescriptorPool::new(), user.0.clone(), Source::User)?;
+        }
+        Ok(user)
+    }
+}
+
+/// [`pool`] from sources already loaded.
+pub fn pool_from(user: &UserSchemas, embedded: &[Vec<u8>]) -> Result<DescriptorPool, SchemaError> {
     let mut pool = DescriptorPool::new();
-    let user = user_files(args)?;
+    let user = user.0.clone();
     if !user.is_empty() {
         layer(&mut pool, user, Source::User)?;
     }
@@ -255,11 +278,55 @@ fn user_files(args: &SchemaArgs) -> anyhow::Result<Vec<FileDescriptorProto>> {
         let mut compiler = protox::Compiler::new(&includes).context("--import-path")?;
         compiler.include_imports(true);
         for p in &args.protos {
-            compiler.open_file(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            compiler
+                .open_file(p)
+                .map_err(|e| anyhow::anyhow!("{}", protox_error(p, &includes, &e)))?;
         }
         files.extend(compiler.file_descriptor_set().file);
     }
     Ok(files)
+}
+
+/// A protox error as one line: `FILE:LINE:COLUMN: what` when it points
+/// into a source, else `FILE: what`, FILE being the file at fault (maybe an
+/// import of `given`).
+fn protox_error(given: &Path, includes: &[std::path::PathBuf], e: &protox::Error) -> String {
+    use miette::Diagnostic;
+    let where_ = match e.file() {
+        Some(f) if !given.ends_with(f) => f.to_owned(),
+        _ => given.display().to_string(),
+    };
+    let span = e.labels().and_then(|mut labels| labels.next()).map(|l| l.offset());
+    let source = e.file().and_then(|f| resolve_source(given, includes, f));
+    let source = source.and_then(|p| fs::read_to_string(p).ok());
+    match (span, source) {
+        (Some(offset), Some(text)) => {
+            let (line, column) = line_column(&text, offset);
+            format!("{where_}:{line}:{column}: {e}")
+        }
+        _ => format!("{where_}: {e}"),
+    }
+}
+
+/// The path of `name`, as protox names files: `given` if it ends so, else
+/// the first include directory holding it, as protox searched them.
+fn resolve_source(
+    given: &Path,
+    includes: &[std::path::PathBuf],
+    name: &str,
+) -> Option<std::path::PathBuf> {
+    if given.ends_with(name) {
+        return Some(given.to_owned());
+    }
+    includes.iter().map(|dir| dir.join(name)).find(|p| p.is_file())
+}
+
+/// 1-based line and column (in characters) of byte `offset` in `text`.
+fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = text.get(..offset.min(text.len())).unwrap_or(text);
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+    (line, column)
 }
 
 /// Adds `files` to `pool` below what it already holds: a file whose name is
@@ -385,6 +452,16 @@ fn deps_first(files: Vec<FileDescriptorProto>) -> Vec<FileDescriptorProto> {
 mod tests {
     use super::extract::tests::sample;
     use super::*;
+
+    #[test]
+    fn line_column_counts_from_one() {
+        let text = "ab\ncd\né}";
+        assert_eq!(line_column(text, 0), (1, 1));
+        assert_eq!(line_column(text, 4), (2, 2));
+        // Columns count characters: é is two bytes.
+        assert_eq!(line_column(text, text.len() - 1), (3, 2));
+        assert_eq!(line_column(text, 999), (3, 3));
+    }
 
     #[test]
     fn builtin_resolves_containerd_methods_and_events() {

@@ -57,6 +57,35 @@ pub fn run(args: &[&str], env: &[(&str, &str)]) -> Out {
     }
 }
 
+/// Runs `dockersnoop ARGS` with `input` on its standard input.
+pub fn run_with_stdin(args: &[&str], input: &[u8]) -> Out {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_dockersnoop"))
+        .args(args)
+        .env_remove("COLUMNS")
+        .env_remove("RUST_LOG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run dockersnoop");
+    let mut stdin = child.stdin.take().expect("stdin of the child");
+    let input = input.to_vec();
+    // A thread writes, so that a full stdout pipe cannot deadlock us.
+    let writer = std::thread::spawn(move || {
+        // The child may stop reading early (on an error): not our failure.
+        let _ = stdin.write_all(&input);
+    });
+    let o = child.wait_with_output().expect("wait for dockersnoop");
+    writer.join().expect("stdin writer");
+    Out {
+        status: o.status.code().unwrap_or(-1),
+        stdout: String::from_utf8(o.stdout).expect("UTF-8 stdout"),
+        stderr: String::from_utf8(o.stderr).expect("UTF-8 stderr"),
+    }
+}
+
 /// `dockersnoop decode --format json ARGS...`, which must succeed.
 pub fn decode_json(args: &[&str]) -> (Vec<serde_json::Value>, Out) {
     let mut a = vec!["decode", "--format", "json"];
