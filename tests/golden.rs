@@ -45,3 +45,24 @@ fn docker_run_sample_decodes_to_the_golden_table() {
         a.get(at).unwrap_or(&"<end of output>"),
     );
 }
+
+/// The sample carries the schemas `record` extracted from the binaries that
+/// talked, so it decodes with them on any machine.
+#[test]
+fn docker_run_sample_embeds_its_schemas() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_dockersnoop"))
+        .args(["schema", "list"])
+        .arg(root.join("testdata/docker-run.pcapng.zst"))
+        .output()
+        .expect("running dockersnoop schema list");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    for method in [
+        "/containerd.services.tasks.v1.Tasks/Create",
+        "/containerd.task.v2.Task/Create",
+        "/containerd.services.events.ttrpc.v1.Events/Forward",
+    ] {
+        assert!(stdout.contains(method), "the embedded schemas lack {method}:\n{stdout}");
+    }
+}
