@@ -1031,20 +1031,17 @@ impl Conn {
         out: &mut dyn FnMut(Record),
     ) {
         ctx.summary.resets += 1;
+        let mut rec = self.base_record(d, Kind::Rst, sid, at.ts, at.meta.clone());
+        rec.message = Message::Text(code.name());
         if let Some((method, proto)) = self.closed.get(&sid) {
             // The call already ended (e.g. a server's RST_STREAM(NO_ERROR)
             // after a complete response): the reset is shown, the call does
             // not end twice.
-            let (method, proto) = (method.clone(), *proto);
-            let mut rec = self.base_record(d, Kind::Rst, sid, at.ts, at.meta.clone());
-            rec.method = method;
-            rec.proto = proto;
-            rec.message = Message::Text(code.name());
+            rec.method = method.clone();
+            rec.proto = *proto;
             return out(rec);
         }
         self.streams.entry(sid).or_insert_with(|| Stream::new(at.ts, ctx.opts.max_message));
-        let mut rec = self.base_record(d, Kind::Rst, sid, at.ts, at.meta.clone());
-        rec.message = Message::Text(code.name());
         out(rec);
         self.end_call(sid, at, None, None, Flags::default(), ctx, out);
     }
